@@ -1,0 +1,36 @@
+# Everything runs inside .venv, which the first target that needs it creates.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.chunkwise-installed
+QUESTION ?= How can I find out which package a particular file came from?
+
+export DO_NOT_TRACK := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: demo test lint bench install clean
+
+demo: $(STAMP)  ## ingest examples/data into the embedded store and answer a question
+	$(BIN)/chunkwise ingest examples/data --store .chunkwise/demo --collection demo
+	$(BIN)/chunkwise query "$(QUESTION)" --store .chunkwise/demo --collection demo -k 3
+
+test: $(STAMP)  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+install: $(STAMP)
+
+$(STAMP): Makefile pyproject.toml constraints.txt offline/en_core_web_sm/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]" ./offline/en_core_web_sm
+	# PDF partitioning imports unstructured-inference; its layout models (and torchvision) are not needed.
+	$(BIN)/pip install --quiet --no-deps "unstructured-inference>=1.0"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .chunkwise

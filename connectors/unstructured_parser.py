@@ -1,0 +1,134 @@
+"""Parse documents with ``unstructured``: elements with their kind, page and section title."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from connectors.offline import quiet_telemetry
+from pipeline.errors import ConfigurationError, ParseError
+from pipeline.source import SourceItem
+from pipeline.types import Document, Element
+
+logger = logging.getLogger(__name__)
+
+PDF_STRATEGIES = ("fast", "auto", "hi_res", "ocr_only")
+SEPARATOR = "\n\n"
+# Running heads, footers and page numbers repeat on every page and only add noise to chunks.
+DEFAULT_SKIPPED_KINDS = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})
+
+_PARTITIONERS = {
+    ".md": "unstructured.partition.md:partition_md",
+    ".markdown": "unstructured.partition.md:partition_md",
+    ".txt": "unstructured.partition.text:partition_text",
+    ".text": "unstructured.partition.text:partition_text",
+    ".rst": "unstructured.partition.text:partition_text",
+    ".html": "unstructured.partition.html:partition_html",
+    ".htm": "unstructured.partition.html:partition_html",
+    ".xhtml": "unstructured.partition.html:partition_html",
+    ".pdf": "unstructured.partition.pdf:partition_pdf",
+    ".docx": "unstructured.partition.docx:partition_docx",
+}
+
+
+class UnstructuredParser:
+    """Turns .md, .txt, .html, .pdf, .docx (and what ``unstructured`` auto-detects) into a Document.
+
+    The document text is the elements' texts joined by blank lines; each
+    :class:`~pipeline.types.Element` records its exact span in that text, its kind
+    (``Title``, ``NarrativeText``, ``ListItem``, ...), page number and section title.
+    PDFs use the ``fast`` strategy (the text layer) unless ``pdf_strategy`` says otherwise.
+
+    Example::
+
+        parser = UnstructuredParser()
+        document = parser.parse(SourceItem(uri="/docs/a.md", name="a.md"), Path("/docs/a.md").read_bytes())
+        title = document.elements[0]
+        assert document.text[title.start:title.end] == "Installation"
+    """
+
+    def __init__(
+        self,
+        pdf_strategy: str = "fast",
+        skipped_kinds: Iterable[str] = DEFAULT_SKIPPED_KINDS,
+        languages: Iterable[str] = ("eng",),
+    ) -> None:
+        if pdf_strategy not in PDF_STRATEGIES:
+            raise ConfigurationError(f"pdf_strategy ({pdf_strategy!r}) must be one of {PDF_STRATEGIES}")
+        self.pdf_strategy = pdf_strategy
+        self.skipped_kinds = frozenset(skipped_kinds)
+        self.languages = tuple(languages)
+
+    @property
+    def settings(self) -> str:
+        skipped = ",".join(sorted(self.skipped_kinds))
+        return f"unstructured;pdf={self.pdf_strategy};languages={','.join(self.languages)};skip={skipped}"
+
+    def parse(self, item: SourceItem, data: bytes) -> Document:
+        if not data:
+            raise ParseError("the file is empty")
+        raw_elements = self._partition(item, data)
+        text, elements = assemble(raw_elements, self.skipped_kinds)
+        if not text.strip():
+            raise ParseError("no text could be extracted")
+        return Document(
+            id="",
+            source=item.uri,
+            text=text,
+            content_hash="",
+            elements=tuple(elements),
+            metadata={"filename": item.name, "format": item.extension.lstrip(".") or "unknown"},
+        )
+
+    def _partition(self, item: SourceItem, data: bytes) -> list[Any]:
+        quiet_telemetry()
+        partition = _partitioner(item.extension)
+        options: dict[str, Any] = {"file": io.BytesIO(data), "metadata_filename": item.name}
+        if item.extension == ".pdf":
+            options.update(strategy=self.pdf_strategy, languages=list(self.languages))
+        try:
+            return list(partition(**options))
+        except Exception as error:
+            raise ParseError(f"{item.extension or 'file'} could not be parsed: {_reason(error)}") from error
+
+
+def assemble(raw_elements: Iterable[Any], skipped_kinds: frozenset[str]) -> tuple[str, list[Element]]:
+    """Join elements' texts with blank lines, recording each element's exact span and section."""
+    parts: list[str] = []
+    elements: list[Element] = []
+    offset = 0
+    section: str | None = None
+    for raw in raw_elements:
+        kind = getattr(raw, "category", type(raw).__name__)
+        content = (getattr(raw, "text", "") or "").strip()
+        if not content or kind in skipped_kinds:
+            continue
+        if kind == "Title":
+            section = content
+        if parts:
+            offset += len(SEPARATOR)
+        page = getattr(getattr(raw, "metadata", None), "page_number", None)
+        elements.append(
+            Element(kind=kind, start=offset, end=offset + len(content), page=page, section=section)
+        )
+        parts.append(content)
+        offset += len(content)
+    return SEPARATOR.join(parts), elements
+
+
+def _partitioner(extension: str) -> Callable[..., Any]:
+    target = _PARTITIONERS.get(extension, "unstructured.partition.auto:partition")
+    module_name, function_name = target.split(":")
+    try:
+        module = __import__(module_name, fromlist=[function_name])
+    except ImportError as error:
+        raise ParseError(f"{extension} files need an extra package: {error}") from error
+    return getattr(module, function_name)
+
+
+def _reason(error: BaseException) -> str:
+    message = str(error).strip().splitlines()
+    first = message[0][:300] if message else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

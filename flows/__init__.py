@@ -1,0 +1,1 @@
+"""Wiring and orchestration: the CLI, settings from the environment, and (soon) Prefect flows."""

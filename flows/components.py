@@ -1,0 +1,64 @@
+"""Build pipeline components from options: the one place that wires connectors together."""
+
+from __future__ import annotations
+
+from connectors.filesystem_source import FileSystemSource
+from connectors.qdrant_store import QdrantStore
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from connectors.tokenizers import TiktokenTokenizer
+from connectors.unstructured_parser import UnstructuredParser
+from flows.settings import IngestOptions, Settings
+from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.errors import StoreError
+from pipeline.fingerprint import Fingerprint
+from pipeline.protocols import Tokenizer
+
+
+def build_source(paths: list[str], options: IngestOptions) -> FileSystemSource:
+    return FileSystemSource(
+        paths, include=options.include, exclude=options.exclude, max_bytes=options.max_bytes
+    )
+
+
+def build_parser(options: IngestOptions) -> UnstructuredParser:
+    return UnstructuredParser(pdf_strategy=options.pdf_strategy)
+
+
+def build_encoder(model: str) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(model)
+
+
+def build_chunker(options: IngestOptions, encoder: SentenceTransformerEncoder) -> TokenChunker:
+    """A token chunker whose chunks also always fit the encoder's input limit."""
+    tokenizer: Tokenizer
+    if options.tokenizer == "model":
+        tokenizer = encoder.tokenizer
+    else:
+        _, _, encoding = options.tokenizer.partition(":")
+        tokenizer = TiktokenTokenizer(encoding or "cl100k_base")
+    return TokenChunker(
+        tokenizer,
+        chunk_size=options.chunk_size,
+        chunk_overlap=options.chunk_overlap,
+        boundaries=options.boundaries,
+        limit=TokenLimit(encoder.tokenizer, encoder.spec.max_tokens),
+    )
+
+
+def build_store(location: str | None = None, settings: Settings | None = None) -> QdrantStore:
+    settings = settings or Settings()
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return QdrantStore(location or settings.store, api_key=api_key)
+
+
+def encoder_for_collection(
+    store: QdrantStore, collection: str
+) -> tuple[SentenceTransformerEncoder, Fingerprint]:
+    """The encoder that made a collection's vectors, read from its fingerprint."""
+    fingerprint = store.fingerprint(collection)
+    if fingerprint is None:
+        raise StoreError(
+            f"collection {collection!r} does not exist in {store.location} (or was not built by chunkwise); "
+            "run `chunkwise ingest` first"
+        )
+    return build_encoder(fingerprint.model), fingerprint

@@ -1,0 +1,58 @@
+"""Settings read from the environment, and the validated options of an ingest run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
+from connectors.offline import DEFAULT_MODEL
+
+DEFAULT_STORE = ".chunkwise/qdrant"
+DEFAULT_COLLECTION = "chunkwise"
+
+
+class Settings(BaseSettings):
+    """``CHUNKWISE_STORE``, ``CHUNKWISE_COLLECTION`` and ``QDRANT_API_KEY`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHUNKWISE_", extra="ignore")
+
+    store: str = DEFAULT_STORE
+    collection: str = DEFAULT_COLLECTION
+    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias="QDRANT_API_KEY")
+
+
+class IngestOptions(BaseModel):
+    """Everything that decides how documents are chunked and embedded.
+
+    Example::
+
+        IngestOptions(chunk_size=128, chunk_overlap=16, tokenizer="model")
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chunking: Literal["fixed"] = "fixed"
+    chunk_size: int = Field(default=200, ge=8)
+    chunk_overlap: int = Field(default=20, ge=0)
+    tokenizer: str = "tiktoken"
+    boundaries: Literal["words", "elements", "sections"] = "elements"
+    model: str = DEFAULT_MODEL
+    include: tuple[str, ...] = DEFAULT_INCLUDE
+    exclude: tuple[str, ...] = ()
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
+    batch_chunks: int = Field(default=512, ge=1)
+    skip_unchanged: bool = True
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestOptions:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})")
+        if not (self.tokenizer in ("tiktoken", "model") or self.tokenizer.startswith("tiktoken:")):
+            raise ValueError(
+                f"tokenizer ({self.tokenizer!r}) must be 'tiktoken', 'tiktoken:<encoding>' or 'model'"
+            )
+        return self

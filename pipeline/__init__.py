@@ -1,0 +1,65 @@
+"""chunkwise's core: data types, protocols, chunking, ids and ``index_documents``.
+
+Plain Python (numpy only): no model, store, parser or orchestrator is imported here.
+"""
+
+from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.errors import (
+    ChunkingError,
+    ChunkwiseError,
+    ConfigurationError,
+    DocumentError,
+    EncoderError,
+    EncodingError,
+    FingerprintMismatchError,
+    ParseError,
+    SourceError,
+    StoreError,
+    StoreInUseError,
+    StoreUnavailableError,
+)
+from pipeline.fingerprint import Fingerprint
+from pipeline.indexing import Progress, index_documents, pipeline_fingerprint
+from pipeline.points import Point, chunk_payload
+from pipeline.protocols import Chunker, Encoder, Parser, Source, Tokenizer, VectorStore
+from pipeline.report import DocumentFailure, RunReport
+from pipeline.source import SourceItem
+from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec, SearchHit
+
+__all__ = [
+    "Chunk",
+    "Chunker",
+    "ChunkingError",
+    "ChunkwiseError",
+    "ConfigurationError",
+    "Document",
+    "DocumentError",
+    "DocumentFailure",
+    "Element",
+    "EmbeddedChunk",
+    "Encoder",
+    "EncoderError",
+    "EncoderSpec",
+    "EncodingError",
+    "Fingerprint",
+    "FingerprintMismatchError",
+    "ParseError",
+    "Parser",
+    "Point",
+    "Progress",
+    "RunReport",
+    "SearchHit",
+    "Source",
+    "SourceError",
+    "SourceItem",
+    "StoreError",
+    "StoreInUseError",
+    "StoreUnavailableError",
+    "TokenChunker",
+    "TokenLimit",
+    "Tokenizer",
+    "VectorStore",
+    "chunk_payload",
+    "index_documents",
+    "pipeline_fingerprint",
+]

@@ -1,0 +1,55 @@
+"""The pipeline fingerprint: what must match for vectors in one collection to be comparable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.errors import FingerprintMismatchError
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The model, vector dimension and chunking configuration a collection was built with.
+
+    Example::
+
+        fp = Fingerprint(model="sentence-transformers/all-MiniLM-L6-v2", dimension=384,
+                         chunking={"strategy": "fixed", "chunk_size": 256})
+        fp.check_compatible(stored_fp)   # raises FingerprintMismatchError on a mismatch
+    """
+
+    model: str
+    dimension: int
+    chunking: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "dimension": self.dimension, "chunking": dict(self.chunking)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
+        return cls(
+            model=str(data["model"]),
+            dimension=int(data["dimension"]),
+            chunking=dict(data.get("chunking") or {}),
+        )
+
+    def check_compatible(self, stored: Fingerprint, *, allow_chunking_change: bool = False) -> None:
+        """Raise unless vectors made by ``self`` may be written into a collection built as ``stored``."""
+        if (self.model, self.dimension) != (stored.model, stored.dimension):
+            raise FingerprintMismatchError(
+                f"the collection holds vectors of {stored.model} ({stored.dimension}-d); "
+                f"this pipeline makes {self.model} ({self.dimension}-d). "
+                "Use another collection, or delete this one first."
+            )
+        if not allow_chunking_change and _canonical(self.chunking) != _canonical(stored.chunking):
+            raise FingerprintMismatchError(
+                f"the collection was chunked with {_canonical(stored.chunking)}; "
+                f"this pipeline chunks with {_canonical(self.chunking)}. "
+                "Use the same chunking options, or another collection."
+            )
+
+
+def _canonical(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))

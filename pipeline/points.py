@@ -1,0 +1,45 @@
+"""What a store writes: a point id, its vector and the payload built from its chunk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.fingerprint import Fingerprint
+from pipeline.types import Chunk, Document
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One stored vector: ``id`` is the chunk id, ``payload`` what search returns with it."""
+
+    id: str
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+
+def chunk_payload(document: Document, chunk: Chunk, fingerprint: Fingerprint) -> dict[str, Any]:
+    """The payload stored with a chunk's vector.
+
+    Keys: ``text``, ``document_id``, ``source``, ``chunk_index``, ``start``, ``end``,
+    ``token_count``, ``element_kinds``, ``pages``, ``section``, ``content_hash``, ``encoder``,
+    ``pipeline`` (the fingerprint), plus the document's metadata under ``metadata``.
+    """
+    return {
+        "text": chunk.text,
+        "document_id": document.id,
+        "source": document.source,
+        "chunk_index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "token_count": chunk.token_count,
+        "element_kinds": list(chunk.metadata.get("element_kinds", [])),
+        "pages": list(chunk.metadata.get("pages", [])),
+        "section": chunk.metadata.get("section"),
+        "content_hash": document.content_hash,
+        "encoder": fingerprint.model,
+        "pipeline": fingerprint.to_dict(),
+        "metadata": dict(document.metadata),
+    }

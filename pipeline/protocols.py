@@ -1,0 +1,111 @@
+"""The small interfaces that pipeline components implement.
+
+A component satisfies a protocol by shape alone; nothing needs to inherit from these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from pipeline.fingerprint import Fingerprint
+from pipeline.points import Point
+from pipeline.source import SourceItem
+from pipeline.types import Chunk, Document, EncoderSpec, SearchHit
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Lists documents and reads their bytes."""
+
+    def items(self) -> Iterable[SourceItem]: ...
+
+    def read(self, item: SourceItem) -> bytes: ...
+
+
+@runtime_checkable
+class Parser(Protocol):
+    """Turns a document's bytes into text and structural elements."""
+
+    @property
+    def settings(self) -> str:
+        """Everything that changes the parser's output, as a stable string (part of content hashes)."""
+        ...
+
+    def parse(self, item: SourceItem, data: bytes) -> Document: ...
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Splits text into tokens and tells where each token lies in the text."""
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_starts(self, text: str) -> list[int]:
+        """Character offset where each token of ``encode(text)`` starts, in order."""
+        ...
+
+    def count(self, text: str) -> int:
+        """Number of tokens of ``text``, special tokens excluded."""
+        ...
+
+
+@runtime_checkable
+class Chunker(Protocol):
+    """Decides where a document is cut; ``config`` identifies its settings."""
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    def chunk(self, document: Document) -> list[Chunk]: ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into vectors. Documents and queries may be encoded differently."""
+
+    @property
+    def spec(self) -> EncoderSpec: ...
+
+    @property
+    def tokenizer(self) -> Tokenizer: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Keeps chunk vectors and payloads in named collections. Stores never embed."""
+
+    def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None: ...
+
+    def fingerprint(self, collection: str) -> Fingerprint | None: ...
+
+    def replace_document(self, collection: str, document_id: str, points: Sequence[Point]) -> None: ...
+
+    def delete_document(self, collection: str, document_id: str) -> None: ...
+
+    def stored_hashes(self, collection: str, document_ids: Sequence[str]) -> dict[str, str]:
+        """The content hash each of these documents was indexed with, if it is in the collection."""
+        ...
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]: ...
+
+    def count(self, collection: str) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real tokenizers, the bundled MiniLM encoder, the sample corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.environment import quiet_libraries
+
+# The suite proves that nothing needs the network: the model, encodings and spaCy data are local.
+os.environ["HF_HUB_OFFLINE"] = "1"
+quiet_libraries()
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = ROOT / "examples" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiktoken_tokenizer():
+    from connectors.tokenizers import TiktokenTokenizer
+
+    return TiktokenTokenizer("cl100k_base")
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="session")
+def model_tokenizer(encoder):
+    return encoder.tokenizer
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    return SAMPLE_DATA

@@ -1,0 +1,113 @@
+"""UnstructuredParser on the real sample documents, one per format, and on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.unstructured_parser import UnstructuredParser
+from pipeline.errors import ConfigurationError, ParseError
+from pipeline.source import SourceItem
+
+SAMPLES = {
+    ".md": "nodejs-path.md",
+    ".txt": "git-bisect.txt",
+    ".html": "debian-faq-pkgtools.html",
+    ".pdf": "debian-new-maintainers-guide.pdf",
+    ".docx": "python-sorting-howto.docx",
+}
+
+
+def parse_file(parser: UnstructuredParser, path: Path):
+    return parser.parse(
+        SourceItem(uri=str(path), name=path.name, size=path.stat().st_size), path.read_bytes()
+    )
+
+
+@pytest.fixture(scope="module")
+def parsed(sample_data):
+    parser = UnstructuredParser()
+    return {extension: parse_file(parser, sample_data / name) for extension, name in SAMPLES.items()}
+
+
+@pytest.mark.parametrize("extension", list(SAMPLES))
+def test_each_format_gives_exact_element_spans(parsed, extension):
+    document = parsed[extension]
+    assert len(document.elements) >= 20
+    assert document.metadata["format"] == extension.lstrip(".")
+    previous_end = -1
+    for element in document.elements:
+        span = document.text[element.start : element.end]
+        assert span and span == span.strip()
+        assert element.start > previous_end
+        previous_end = element.end
+    kinds = {e.kind for e in document.elements}
+    assert "Title" in kinds and ({"NarrativeText", "ListItem"} & kinds)
+
+
+@pytest.mark.parametrize(
+    ("extension", "title", "phrase"),
+    [
+        (".md", "Windows vs. POSIX", "The default operation of the node:path module varies"),
+        (".txt", "SYNOPSIS", "git bisect"),
+        (".html", "Chapter 8. The Debian package management tools", "dpkg --search foo"),
+        (".pdf", "Debian New Maintainers’ Guide", "debian/rules"),
+        (".docx", "Sorting HOW TO", "Sorts are guaranteed to be stable"),
+    ],
+)
+def test_titles_and_text_come_through(parsed, extension, title, phrase):
+    document = parsed[extension]
+    titles = [document.text[e.start : e.end] for e in document.elements if e.kind == "Title"]
+    assert title in titles
+    assert phrase in document.text
+
+
+def test_markdown_markup_is_not_left_in_titles(parsed):
+    titles = [parsed[".md"].text[e.start : e.end] for e in parsed[".md"].elements if e.kind == "Title"]
+    assert titles[0] == "Path" and not any(t.startswith("#") for t in titles)
+
+
+def test_elements_know_their_section(parsed):
+    document = parsed[".md"]
+    element = next(
+        e for e in document.elements if "varies based on the operating" in document.text[e.start : e.end]
+    )
+    assert element.section == "Windows vs. POSIX"
+
+
+def test_pdf_elements_carry_page_numbers_and_drop_running_heads(parsed):
+    document = parsed[".pdf"]
+    pages = [e.page for e in document.elements]
+    assert all(isinstance(p, int) for p in pages)
+    assert pages == sorted(pages) and max(pages) > 50
+    assert "Header" not in {e.kind for e in document.elements}
+
+
+def test_settings_change_with_options():
+    assert UnstructuredParser().settings != UnstructuredParser(pdf_strategy="auto").settings
+    with pytest.raises(ConfigurationError, match="pdf_strategy"):
+        UnstructuredParser(pdf_strategy="magic")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.md", b""),
+        ("garbage.pdf", bytes(range(256)) * 40),
+        ("garbage.docx", b"PK\x03\x04 this is not a zip archive at all" * 10),
+        ("truncated.pdf", b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"),
+        ("blank.txt", b"   \n\n \t "),
+    ],
+)
+def test_bad_input_raises_parse_error(name, data):
+    with pytest.raises(ParseError):
+        UnstructuredParser().parse(SourceItem(uri=f"/x/{name}", name=name), data)
+
+
+def test_text_in_another_encoding_is_decoded():
+    text = "Größe und Maße: naïve café, déjà vu. " * 20
+    document = UnstructuredParser().parse(
+        SourceItem(uri="/x/latin.txt", name="latin.txt"), text.encode("latin-1")
+    )
+    assert "Größe" in document.text and "café" in document.text

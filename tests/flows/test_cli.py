@@ -1,0 +1,135 @@
+"""The ``chunkwise`` command end to end: the installed console script on the sample corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.unstructured_parser import UnstructuredParser
+from flows.cli import app
+from pipeline.source import SourceItem
+
+CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
+QUESTIONS = [
+    (
+        "How can I find out which package a particular file came from?",
+        "debian-faq-pkgtools.html",
+        "dpkg --search",
+    ),
+    (
+        "What exit code should a git bisect run script return when the commit cannot be tested?",
+        "git-bisect.txt",
+        "125",
+    ),
+    ("Is Python's sort stable?", "python-sorting-howto.docx", "stable"),
+]
+
+
+def run(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHUNKWISE, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory, sample_data):
+    store = str(tmp_path_factory.mktemp("cli") / "store")
+    result = run("ingest", str(sample_data), "--store", store, "--collection", "samples", "--json")
+    return store, result
+
+
+def test_ingest_indexes_every_sample_and_prints_the_report(sample_store, sample_data):
+    _, result = sample_store
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"documents", "chunks", "errors", "seconds"}
+    assert report["documents"] == {"seen": 8, "indexed": 8, "unchanged": 0, "failed": 0, "deleted": 0}
+    assert report["errors"] == [] and report["chunks"] > 100 and report["seconds"] > 0
+
+
+@pytest.mark.parametrize(("question", "expected_file", "phrase"), QUESTIONS)
+def test_a_question_finds_its_document_first(sample_store, sample_data, question, expected_file, phrase):
+    store, _ = sample_store
+    result = CliRunner().invoke(
+        app, ["query", question, "--store", store, "--collection", "samples", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert len(hits) == 5 and hits[0]["source"] == str(sample_data / expected_file)
+    assert phrase in hits[0]["text"]
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert set(hits[0]) == {"score", "text", "source", "chunk_index", "start", "end"}
+
+
+def test_query_text_is_the_exact_span_of_the_document_text(sample_store, sample_data):
+    store, _ = sample_store
+    result = run("query", "dlocate -S foo", "--store", store, "--collection", "samples", "-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    parser = UnstructuredParser()
+    for hit in json.loads(result.stdout):
+        path = Path(hit["source"])
+        document = parser.parse(SourceItem(uri=str(path), name=path.name), path.read_bytes())
+        assert hit["text"] == document.text[hit["start"] : hit["end"]]
+
+
+def test_info_shows_points_documents_and_fingerprint(sample_store):
+    store, ingested = sample_store
+    result = CliRunner().invoke(
+        app, ["info", "--json"], env={"CHUNKWISE_STORE": store, "CHUNKWISE_COLLECTION": "samples"}
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["points"] == json.loads(ingested.stdout)["chunks"] and info["documents"] == 8
+    assert info["fingerprint"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert info["fingerprint"]["dimension"] == 384
+    assert info["fingerprint"]["chunking"]["strategy"] == "fixed"
+
+
+def test_a_corrupt_file_exits_2_with_one_error_and_the_rest_indexed(tmp_path, sample_data):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "path.md").write_bytes((sample_data / "nodejs-path.md").read_bytes())
+    (folder / "broken.docx").write_bytes(b"this is not a zip archive" * 50)
+    store = str(tmp_path / "store")
+    result = run("ingest", str(folder), "--store", store, "--json")
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["documents"]["indexed"] == 1 and report["documents"]["failed"] == 1
+    [error] = report["errors"]
+    assert error["source"] == str(folder / "broken.docx") and error["stage"] == "parse" and error["error"]
+
+    again = run("ingest", str(folder), "--store", store, "--json")
+    assert again.returncode == 2
+    assert json.loads(again.stdout)["documents"] == {
+        "seen": 2,
+        "indexed": 0,
+        "unchanged": 1,
+        "failed": 1,
+        "deleted": 0,
+    }
+
+
+def test_fatal_errors_exit_1_with_a_message(tmp_path, sample_data):
+    store = str(tmp_path / "store")
+    sample = str(sample_data / "nodejs-timers.md")
+    assert run("ingest", sample, "--store", store).returncode == 0
+    mismatch = run("ingest", sample, "--store", store, "--chunk-size", "64", "--chunk-overlap", "0")
+    assert mismatch.returncode == 1 and "chunk_size" in mismatch.stderr
+    bad_option = CliRunner().invoke(app, ["ingest", sample, "--store", store, "--chunk-overlap", "300"])
+    assert isinstance(
+        bad_option.exception, Exception
+    ) and "chunk_overlap (300) must be < chunk_size (200)" in str(bad_option.exception)
+    missing = run("query", "anything", "--store", store, "--collection", "nope")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    bad_overlap = run("ingest", sample, "--store", store, "--chunk-overlap", "300")
+    assert bad_overlap.returncode == 1 and "chunk_overlap (300)" in bad_overlap.stderr

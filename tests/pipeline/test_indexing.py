@@ -1,0 +1,138 @@
+"""index_documents with the real parser, tokenizer, MiniLM encoder and qdrant-client's local mode."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connectors.filesystem_source import FileSystemSource
+from connectors.qdrant_store import QdrantStore
+from connectors.unstructured_parser import UnstructuredParser
+from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.errors import FingerprintMismatchError
+from pipeline.indexing import index_documents
+from pipeline.source import SourceItem
+
+SMALL_SAMPLES = ["git-bisect.txt", "python-sorting-howto.docx"]
+
+
+class CountingEncoder:
+    """Delegates to the real encoder and counts the texts it embeds."""
+
+    def __init__(self, encoder):
+        self.inner = encoder
+        self.texts = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_documents(self, texts):
+        self.texts += len(texts)
+        return self.inner.encode_documents(texts)
+
+
+@pytest.fixture
+def corpus(tmp_path, sample_data) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in SMALL_SAMPLES:
+        shutil.copy(sample_data / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def chunker(tiktoken_tokenizer, encoder):
+    limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens)
+    return TokenChunker(
+        tiktoken_tokenizer, chunk_size=128, chunk_overlap=16, boundaries="elements", limit=limit
+    )
+
+
+@pytest.fixture
+def store():
+    with QdrantStore(":memory:") as store:
+        yield store
+
+
+def ingest(folder, chunker, encoder, store, **options):
+    return index_documents(
+        FileSystemSource([folder]), UnstructuredParser(), chunker, encoder, store, "docs", **options
+    )
+
+
+def test_every_document_is_indexed_with_exact_payloads(corpus, chunker, encoder, store):
+    events = []
+    report = ingest(corpus, chunker, encoder, store, batch_chunks=64, progress=events.append)
+    assert (report.seen, report.indexed, report.failed, report.exit_code) == (2, 2, 0, 0)
+    assert store.count("docs") == report.chunks > 2 * 3
+    assert [(e.done, e.total, e.status) for e in events] == [(1, 2, "indexed"), (2, 2, "indexed")]
+    parser = UnstructuredParser()
+    for name in SMALL_SAMPLES:
+        path = corpus / name
+        document = parser.parse(SourceItem(uri=str(path), name=name), path.read_bytes())
+        records, _ = store.client.scroll("docs", scroll_filter=None, limit=10_000, with_payload=True)
+        mine = sorted(
+            (r.payload for r in records if r.payload["source"] == str(path)), key=lambda p: p["chunk_index"]
+        )
+        assert [p["chunk_index"] for p in mine] == list(range(len(mine)))
+        for payload in mine:
+            assert payload["text"] == document.text[payload["start"] : payload["end"]]
+            assert payload["pipeline"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+            assert payload["token_count"] <= 128 and payload["element_kinds"]
+
+
+def test_a_corrupt_file_gets_one_error_and_the_others_are_indexed(corpus, chunker, encoder, store):
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 20)
+    (corpus / "empty.md").write_bytes(b"")
+    report = ingest(corpus, chunker, encoder, store)
+    assert report.indexed == 2 and report.exit_code == 2
+    assert sorted((Path(e.source).name, e.stage) for e in report.errors) == [
+        ("broken.pdf", "parse"),
+        ("empty.md", "parse"),
+    ]
+    assert all(e.error for e in report.errors)
+    assert {
+        Path(h.payload["source"]).name for h in store.search("docs", encoder.encode_query("git bisect"), 50)
+    } <= set(SMALL_SAMPLES)
+
+
+def test_a_rerun_skips_unchanged_documents_without_embedding(corpus, chunker, encoder, store):
+    first = ingest(corpus, chunker, encoder, store)
+    counting = CountingEncoder(encoder)
+    second = ingest(corpus, chunker, counting, store)
+    assert (second.indexed, second.unchanged, counting.texts) == (0, 2, 0)
+    assert store.count("docs") == first.chunks
+
+
+def test_an_edited_document_is_replaced_without_stale_chunks(corpus, chunker, encoder, store):
+    ingest(corpus, chunker, encoder, store)
+    edited = corpus / "git-bisect.txt"
+    edited.write_text("git-bisect(1)\n\nUse binary search to find the commit that introduced a bug.\n")
+    report = ingest(corpus, chunker, encoder, store)
+    assert (report.indexed, report.unchanged) == (1, 1)
+    remaining = store.count("docs", filters={"source": str(edited)})
+    assert remaining == 1
+    top = store.search("docs", encoder.encode_query("binary search for the commit that introduced a bug"), 1)[
+        0
+    ]
+    assert top.payload["source"] == str(edited) and "binary search" in top.text
+
+
+def test_another_chunking_configuration_is_refused(corpus, chunker, tiktoken_tokenizer, encoder, store):
+    ingest(corpus, chunker, encoder, store)
+    other = TokenChunker(tiktoken_tokenizer, chunk_size=64, chunk_overlap=0)
+    with pytest.raises(FingerprintMismatchError, match="chunk_size"):
+        ingest(corpus, other, encoder, store)
+
+
+def test_a_document_the_encoder_refuses_is_reported_alone(tmp_path, tiktoken_tokenizer, encoder, store):
+    unguarded = TokenChunker(tiktoken_tokenizer, chunk_size=1000, chunk_overlap=0)  # no model limit
+    (tmp_path / "a.txt").write_text("Berlin is the capital of Germany.")
+    (tmp_path / "long.txt").write_text(" ".join(f"word{i}" for i in range(900)))
+    (tmp_path / "z.txt").write_text("Paris is the capital of France.")
+    report = ingest(tmp_path, unguarded, encoder, store)
+    assert [(Path(e.source).name, e.stage) for e in report.errors] == [("long.txt", "embed")]
+    assert "input limit" in report.errors[0].error
+    assert report.indexed == 2 and store.count("docs") == 2
