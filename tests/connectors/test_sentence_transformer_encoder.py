@@ -1,0 +1,58 @@
+"""SentenceTransformerEncoder on the bundled MiniLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from pipeline.errors import ConfigurationError, EncoderError, EncodingError
+
+TEXTS = ["Berlin is the capital of Germany.", "Paris is the capital of France.", "dpkg --search foo"]
+
+
+def test_construction_loads_nothing():
+    encoder = SentenceTransformerEncoder("not/a-real-model")
+    assert encoder._model is None
+    with pytest.raises(EncoderError, match="not/a-real-model"):
+        _ = encoder.spec
+
+
+def test_spec_describes_the_model(encoder):
+    spec = encoder.spec
+    assert (spec.model, spec.dimension, spec.normalized) == (
+        "sentence-transformers/all-MiniLM-L6-v2",
+        384,
+        True,
+    )
+    assert spec.max_tokens == encoder.model.max_seq_length - 2
+
+
+def test_vectors_match_sentence_transformers_and_are_normalised(encoder):
+    vectors = encoder.encode_documents(TEXTS)
+    expected = encoder.model.encode(TEXTS, normalize_embeddings=True)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+def test_queries_land_near_their_answer(encoder):
+    query = encoder.encode_query("What is the capital of Germany?")
+    scores = encoder.encode_documents(TEXTS) @ query
+    assert query.shape == (384,) and int(np.argmax(scores)) == 0
+
+
+def test_texts_over_the_input_limit_are_refused_not_truncated(encoder):
+    too_long = " ".join(["word"] * (encoder.spec.max_tokens + 1))
+    with pytest.raises(EncodingError, match=r"text 1 has 255 tokens, over .* input limit of 254"):
+        encoder.encode_documents(["short", too_long])
+    assert encoder.encode_documents([" ".join(["word"] * encoder.spec.max_tokens)]).shape == (1, 384)
+
+
+def test_empty_input_gives_an_empty_matrix(encoder):
+    assert encoder.encode_documents([]).shape == (0, 384)
+
+
+def test_bad_batch_size_is_refused():
+    with pytest.raises(ConfigurationError, match=r"batch_size \(0\)"):
+        SentenceTransformerEncoder(batch_size=0)
