@@ -119,7 +119,7 @@ class SentenceTransformerEncoder:
         logger.info("loading %s from %s", self.model_name, path)
         try:
             model = SentenceTransformer(path, device=self.device, trust_remote_code=self.trust_remote_code)
-        except Exception as error:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
+        except Exception as error:
             raise EncoderError(f"cannot load model {self.model_name!r}: {error}") from error
         if self.requested_max_tokens is not None:
             model.max_seq_length = self.requested_max_tokens

@@ -13,7 +13,7 @@ import typer
 from flows import console
 from flows.components import (
     build_chunker,
-    build_encoder,
+    build_embedder,
     build_parser,
     build_source,
     build_store,
@@ -53,7 +53,12 @@ def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest (folders recursively).")],
     store: StoreOption = None,
     collection: CollectionOption = None,
-    chunking: Annotated[str, typer.Option(help="Embedding strategy: fixed.")] = _DEFAULTS.chunking,
+    chunking: Annotated[
+        str,
+        typer.Option(
+            help="fixed: embed each chunk alone; late: pool chunks from whole-document token vectors."
+        ),
+    ] = _DEFAULTS.chunking,
     chunk_size: Annotated[int, typer.Option(help="Tokens per chunk at most.")] = _DEFAULTS.chunk_size,
     chunk_overlap: Annotated[
         int, typer.Option(help="Tokens shared by consecutive chunks.")
@@ -65,6 +70,13 @@ def ingest(
         str, typer.Option(help="Cut between words, prefer element ends, or never cross sections.")
     ] = _DEFAULTS.boundaries,
     model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    late_window: Annotated[
+        int | None,
+        typer.Option(help="late: tokens per model pass, specials included [default: the model's maximum]."),
+    ] = None,
+    late_overlap: Annotated[
+        int, typer.Option(help="late: context tokens shared by consecutive windows.")
+    ] = 0,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,
@@ -84,13 +96,15 @@ def ingest(
         tokenizer=tokenizer,
         boundaries=boundaries,
         model=model,
+        late_window=late_window,
+        late_overlap=late_overlap,
         include=tuple(include) if include else _DEFAULTS.include,
         exclude=tuple(exclude or ()),
         max_bytes=max_bytes,
     )
     settings = Settings()
     collection = collection or settings.collection
-    encoder = build_encoder(options.model)
+    encoder = build_embedder(options)
     with build_store(store, settings) as vector_store, console.progress_bar(not as_json) as progress:
         report = index_documents(
             build_source(paths, options),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.filesystem_source import FileSystemSource
+from connectors.late_encoder import LateChunkingEncoder
 from connectors.qdrant_store import QdrantStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from connectors.tokenizers import TiktokenTokenizer
@@ -28,8 +29,17 @@ def build_encoder(model: str) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(model)
 
 
-def build_chunker(options: IngestOptions, encoder: SentenceTransformerEncoder) -> TokenChunker:
-    """A token chunker whose chunks also always fit the encoder's input limit."""
+def build_embedder(options: IngestOptions) -> SentenceTransformerEncoder | LateChunkingEncoder:
+    """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``)."""
+    if options.chunking == "late":
+        return LateChunkingEncoder(options.model, window=options.late_window, overlap=options.late_overlap)
+    return build_encoder(options.model)
+
+
+def build_chunker(
+    options: IngestOptions, encoder: SentenceTransformerEncoder | LateChunkingEncoder
+) -> TokenChunker:
+    """A token chunker; with ``fixed`` embedding its chunks also always fit the encoder's input."""
     tokenizer: Tokenizer
     if options.tokenizer == "model":
         tokenizer = encoder.tokenizer
@@ -41,7 +51,7 @@ def build_chunker(options: IngestOptions, encoder: SentenceTransformerEncoder) -
         chunk_size=options.chunk_size,
         chunk_overlap=options.chunk_overlap,
         boundaries=options.boundaries,
-        limit=TokenLimit(encoder.tokenizer, encoder.spec.max_tokens),
+        limit=TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if options.chunking == "fixed" else None,
     )
 
 

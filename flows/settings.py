@@ -34,12 +34,14 @@ class IngestOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    chunking: Literal["fixed"] = "fixed"
+    chunking: Literal["fixed", "late"] = "fixed"
     chunk_size: int = Field(default=200, ge=8)
     chunk_overlap: int = Field(default=20, ge=0)
     tokenizer: str = "tiktoken"
     boundaries: Literal["words", "elements", "sections"] = "elements"
     model: str = DEFAULT_MODEL
+    late_window: int | None = Field(default=None, ge=3)
+    late_overlap: int = Field(default=0, ge=0)
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pipeline.embedding import ChunkEmbedder, as_embedder
 from pipeline.errors import DocumentError, ParseError
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import content_hash, document_id
@@ -38,11 +39,12 @@ class _Parsed:
     chunks: list[Chunk]
 
 
-def pipeline_fingerprint(encoder: Encoder, chunker: Chunker, strategy: str = "fixed") -> Fingerprint:
+def pipeline_fingerprint(encoder: Encoder | ChunkEmbedder, chunker: Chunker) -> Fingerprint:
     """The fingerprint of vectors made by ``encoder`` over chunks cut by ``chunker``."""
-    spec = encoder.spec
+    embedder = as_embedder(encoder)
+    spec = embedder.spec
     return Fingerprint(
-        model=spec.model, dimension=spec.dimension, chunking={"strategy": strategy, **chunker.config}
+        model=spec.model, dimension=spec.dimension, chunking={**embedder.config, **chunker.config}
     )
 
 
@@ -50,7 +52,7 @@ def index_documents(
     source: Source,
     parser: Parser,
     chunker: Chunker,
-    encoder: Encoder,
+    encoder: Encoder | ChunkEmbedder,
     store: VectorStore,
     collection: str,
     *,
@@ -63,6 +65,8 @@ def index_documents(
     Documents are processed as a stream: at most ``batch_chunks`` chunks (plus one
     document's) are held before they are embedded together and written. A document that
     fails to read, parse, chunk or embed gets an entry in ``report.errors``; the others go on.
+    ``encoder`` is an :class:`Encoder` (each chunk embedded alone) or a :class:`ChunkEmbedder`
+    such as a late-chunking encoder (chunks pooled from their document's token vectors).
     A store failure raises :class:`~pipeline.errors.StoreError` after what was written stays.
 
     Example::
@@ -81,14 +85,15 @@ class _Run:
         self,
         parser: Parser,
         chunker: Chunker,
-        encoder: Encoder,
+        encoder: Encoder | ChunkEmbedder,
         store: VectorStore,
         collection: str,
         batch_chunks: int,
         skip_unchanged: bool,
         progress: ProgressCallback | None,
     ) -> None:
-        self.parser, self.chunker, self.encoder, self.store = parser, chunker, encoder, store
+        self.parser, self.chunker, self.store = parser, chunker, store
+        self.embedder = as_embedder(encoder)
         self.collection = collection
         self.batch_chunks = max(1, batch_chunks)
         self.skip_unchanged = skip_unchanged
@@ -99,7 +104,7 @@ class _Run:
 
     def execute(self, source: Source) -> RunReport:
         started = time.perf_counter()
-        self.fingerprint = pipeline_fingerprint(self.encoder, self.chunker)
+        self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker)
         self.store.ensure_collection(self.collection, self.fingerprint)
         items = list(source.items())
         self.total = len(items)
@@ -141,25 +146,22 @@ class _Run:
         return stored.get(document_id(item.uri)) == digest
 
     def _flush(self) -> None:
-        """Embed every pending chunk in one call, then write each document's points."""
+        """Embed every pending chunk together, then write each document's points."""
         batch, self.pending = self.pending, []
         if not batch:
             return
         try:
-            vectors = self.encoder.encode_documents([c.text for p in batch for c in p.chunks])
+            vectors = self.embedder.embed([(p.document, p.chunks) for p in batch])
         except DocumentError:
             for parsed in batch:  # isolate the document the encoder refused
                 self._flush_one(parsed)
             return
-        offset = 0
-        for parsed in batch:
-            count = len(parsed.chunks)
-            self._write(parsed, vectors[offset : offset + count])
-            offset += count
+        for parsed, document_vectors in zip(batch, vectors, strict=True):
+            self._write(parsed, document_vectors)
 
     def _flush_one(self, parsed: _Parsed) -> None:
         try:
-            vectors = self.encoder.encode_documents([c.text for c in parsed.chunks])
+            [vectors] = self.embedder.embed([(parsed.document, parsed.chunks)])
         except DocumentError as error:
             self._fail(parsed.document.source, "embed", error)
             return

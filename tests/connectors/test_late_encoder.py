@@ -1,0 +1,118 @@
+"""LateChunkingEncoder on the bundled MiniLM and on a tiny long-context BERT built here."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from connectors.late_encoder import LateChunkingEncoder
+from connectors.offline import resolve_model
+from pipeline.errors import ConfigurationError, EncoderError
+
+BERLIN = (
+    "Berlin is the capital and largest city of Germany, both by area and by population. "
+    "Its more than 3.85 million inhabitants make it the European Union's most populous city, "
+    "as measured by population within city limits. "
+    "The city is also one of the states of Germany, "
+    "and is the third smallest state in the country in terms of area."
+)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\S.*?(?<!\d)\.(?=\s|$)", text)]
+
+
+@pytest.fixture(scope="module")
+def late():
+    return LateChunkingEncoder(window=512)
+
+
+def test_late_chunking_keeps_the_context_of_the_document(late, encoder):
+    """The paper's example: later sentences say "Its" and "The city", not "Berlin"."""
+    spans = sentence_spans(BERLIN)
+    assert [BERLIN[a:b].split()[0] for a, b in spans] == ["Berlin", "Its", "The"]
+    query = encoder.encode_query("Berlin")
+    late_scores = late.encode_chunks(BERLIN, spans) @ query
+    naive_scores = encoder.encode_documents([BERLIN[a:b] for a, b in spans]) @ query
+    assert late_scores[1] > naive_scores[1] + 0.1
+    assert late_scores[2] > naive_scores[2] + 0.1
+
+
+def test_vectors_are_normalised_and_the_config_is_recorded(late):
+    vectors = late.encode_chunks(BERLIN, sentence_spans(BERLIN))
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert late.config == {"strategy": "late", "late_window": 512, "late_overlap": 0}
+    assert LateChunkingEncoder().window == 512  # MiniLM's maximum input
+
+
+def test_windows_beyond_the_model_are_refused():
+    with pytest.raises(
+        ConfigurationError, match=r"window \(1024\) exceeds the model's maximum input \(512\)"
+    ):
+        _ = LateChunkingEncoder(window=1024).window
+    with pytest.raises(ConfigurationError, match=r"late overlap \(300\)"):
+        LateChunkingEncoder(window=256, overlap=300).encode_chunks(BERLIN, [(0, 10)])
+
+
+@pytest.fixture(scope="module")
+def long_context_model(tmp_path_factory):
+    """A randomly initialised BERT with 2,048 positions and MiniLM's tokenizer, saved as a model folder."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("long-bert")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=2048,
+    )
+    torch.manual_seed(0)
+    BertModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_long_context_model_reads_a_long_document_in_one_window(long_context_model):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    text = " ".join([BERLIN] * 12)
+    late = LateChunkingEncoder(long_context_model)
+    assert late.window == 2048
+    tokenizer = AutoTokenizer.from_pretrained(long_context_model)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert 512 < len(encoded["input_ids"]) < 2046
+    spans = sentence_spans(text)
+    vectors = late.encode_chunks(text, spans)
+
+    model = AutoModel.from_pretrained(long_context_model).eval()
+    ids = [tokenizer.cls_token_id, *encoded["input_ids"], tokenizer.sep_token_id]
+    with torch.no_grad():
+        states = model(input_ids=torch.tensor([ids])).last_hidden_state[0].numpy()
+    starts = np.array([start for start, _ in encoded["offset_mapping"]])
+    for index, (start, end) in enumerate(spans):
+        rows = [1 + i for i in np.flatnonzero((starts >= start) & (starts < end))]
+        rows += [0] if index == 0 else []
+        rows += [len(ids) - 1] if index == len(spans) - 1 else []
+        expected = states[rows].mean(axis=0)
+        cosine = float(vectors[index] @ expected / np.linalg.norm(expected))
+        assert cosine >= 0.9999
+
+
+def test_a_model_without_token_embeddings_is_refused(tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+    static = StaticEmbedding(tokenizer.backend_tokenizer, embedding_dim=16)
+    SentenceTransformer(modules=[static]).save(str(tmp_path / "static"))
+    with pytest.raises(EncoderError, match="late chunking needs a transformer model"):
+        LateChunkingEncoder(str(tmp_path / "static")).encode_chunks(BERLIN, [(0, 20)])
