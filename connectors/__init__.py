@@ -5,6 +5,7 @@ imported inside the adapters, on first use, so importing this package stays chea
 """
 
 from connectors.filesystem_source import DEFAULT_INCLUDE, FileSystemSource
+from connectors.late_encoder import LateChunkingEncoder
 from connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
 from connectors.qdrant_store import QdrantStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FileSystemSource",
     "HuggingFaceTokenizer",
+    "LateChunkingEncoder",
     "QdrantStore",
     "SentenceTransformerEncoder",
     "TiktokenTokenizer",

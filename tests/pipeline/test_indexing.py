@@ -11,7 +11,7 @@ from connectors.filesystem_source import FileSystemSource
 from connectors.qdrant_store import QdrantStore
 from connectors.unstructured_parser import UnstructuredParser
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import FingerprintMismatchError
+from pipeline.errors import FingerprintMismatchError, StoreUnavailableError
 from pipeline.indexing import index_documents
 from pipeline.source import SourceItem
 
@@ -64,10 +64,17 @@ def ingest(folder, chunker, encoder, store, **options):
 
 def test_every_document_is_indexed_with_exact_payloads(corpus, chunker, encoder, store):
     events = []
-    report = ingest(corpus, chunker, encoder, store, batch_chunks=64, progress=events.append)
+    report = ingest(corpus, chunker, encoder, store, batch_chunks=10_000, progress=events.append)
     assert (report.seen, report.indexed, report.failed, report.exit_code) == (2, 2, 0, 0)
     assert store.count("docs") == report.chunks > 2 * 3
-    assert [(e.done, e.total, e.status) for e in events] == [(1, 2, "indexed"), (2, 2, "indexed")]
+    assert [(e.seen, e.done, e.status) for e in events] == [
+        (0, 0, "started"),
+        (1, 0, "parsed"),
+        (2, 0, "parsed"),
+        (2, 1, "indexed"),
+        (2, 2, "indexed"),
+    ]
+    assert all(e.total == 2 for e in events)
     parser = UnstructuredParser()
     for name in SMALL_SAMPLES:
         path = corpus / name
@@ -136,3 +143,26 @@ def test_a_document_the_encoder_refuses_is_reported_alone(tmp_path, tiktoken_tok
     assert [(Path(e.source).name, e.stage) for e in report.errors] == [("long.txt", "embed")]
     assert "input limit" in report.errors[0].error
     assert report.indexed == 2 and store.count("docs") == 2
+
+
+class WritesFailAfter:
+    """A real store whose writes start failing after ``allowed`` documents (the store went down)."""
+
+    def __init__(self, store, allowed):
+        self.store, self.allowed, self.writes = store, allowed, 0
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def replace_document(self, collection, document_id, points):
+        if self.writes >= self.allowed:
+            raise StoreUnavailableError("Qdrant did not answer after 5 attempts")
+        self.writes += 1
+        return self.store.replace_document(collection, document_id, points)
+
+
+def test_a_store_failure_stops_the_run_and_keeps_what_was_written(corpus, chunker, encoder, store):
+    failing = WritesFailAfter(store, allowed=1)
+    with pytest.raises(StoreUnavailableError):
+        ingest(corpus, chunker, encoder, failing, batch_chunks=1)
+    assert store.count("docs") > 0 and store.document_count("docs") == 1

@@ -63,7 +63,7 @@ sizes = st.tuples(st.integers(min_value=16, max_value=120), st.integers(min_valu
     lambda pair: (pair[0], pair[1] % pair[0])
 )
 PROPERTY_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 

@@ -1,0 +1,344 @@
+"""Ingest throughput: the whole pipeline, and its embedding stage against raw sentence-transformers.
+
+For each corpus, in one process and one run, this measures:
+
+a. ``pipeline.indexing.index_documents`` end to end with the real components (built as
+   ``flows/components.py`` builds them, default ``IngestOptions``, ``QdrantStore(":memory:")``):
+   wall seconds, documents, chunks, model tokens and chunker (tiktoken) tokens per second;
+b. the time the pipeline spent inside ``encoder.encode_documents`` (a timing proxy around the
+   encoder; parser, chunker and store are wrapped the same way to split the wall time);
+c. raw ``SentenceTransformer.encode`` over exactly the same chunk texts in one call, against
+   ``encoder.encode_documents`` over the same texts grouped as the pipeline grouped them,
+   alternated twice, best of each. ``ratio`` = pipeline embed throughput / raw throughput.
+
+Default corpora: the bundled ``examples/data/`` and a deterministic, evenly spread sample of the
+Python 3.11 HTML docs (fetched by ``benchmarks/get_corpus.sh``). The model is warmed up (and each
+file type parsed once) before anything is timed. Only ratios measured in one run are meaningful.
+
+Run::
+
+    .venv/bin/python benchmarks/ingest.py                      # both default corpora, table
+    .venv/bin/python benchmarks/ingest.py --limit-docs 50 --json
+    .venv/bin/python benchmarks/ingest.py --corpus some/folder --corpus other/folder
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flows.environment import quiet_libraries  # noqa: E402
+
+quiet_libraries()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from connectors.filesystem_source import DEFAULT_INCLUDE  # noqa: E402
+from connectors.qdrant_store import QdrantStore  # noqa: E402
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder  # noqa: E402
+from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
+from flows.settings import IngestOptions  # noqa: E402
+from pipeline.indexing import index_documents  # noqa: E402
+from pipeline.source import SourceItem  # noqa: E402
+
+SAMPLE_CORPUS = ROOT / "examples" / "data"
+GET_CORPUS = ROOT / "benchmarks" / "get_corpus.sh"
+DEFAULT_LIMIT_DOCS = 30
+REPEATS = 2
+WARMUP_TEXTS = [f"Warm-up sentence number {i} for the embedding model." for i in range(64)]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    files: list[Path]
+
+
+@dataclass
+class Row:
+    corpus: str
+    docs: int
+    failed: int
+    chunks: int
+    model_tokens: int
+    tiktoken_tokens: int
+    e2e_seconds: float
+    e2e_model_tokens_per_s: float
+    e2e_tiktoken_tokens_per_s: float
+    embed_groups: int
+    embed_in_run_seconds: float
+    pipeline_embed_seconds: float
+    raw_encode_seconds: float
+    precheck_seconds: float
+    pipeline_embed_tokens_per_s: float
+    raw_encode_tokens_per_s: float
+    ratio: float
+    share_parse: float
+    share_chunk: float
+    share_embed: float
+    share_store: float
+    share_other: float
+
+
+class Timed:
+    """Delegates everything to ``target``; calls of the ``methods`` named are timed.
+
+    ``seconds[name]`` accumulates wall time per method; when ``keep_first_arg`` is set, the
+    first argument of each successful call is kept in ``calls`` (the texts an encoder got).
+    """
+
+    def __init__(self, target: Any, methods: Sequence[str], keep_first_arg: bool = False) -> None:
+        self._target = target
+        self._methods = frozenset(methods)
+        self._keep = keep_first_arg
+        self.seconds = dict.fromkeys(methods, 0.0)
+        self.calls: list[Any] = []
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name in self._methods:
+            return self._timed(name, value)
+        return value
+
+    def _timed(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                result = method(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+            if self._keep and args:
+                self.calls.append(list(args[0]))
+            return result
+
+        return call
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def python_docs_html() -> Path:
+    """The Python docs HTML folder, downloaded by get_corpus.sh when missing."""
+    result = subprocess.run(["bash", str(GET_CORPUS)], check=True, capture_output=True, text=True)
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def list_files(folder: Path, include: Sequence[str]) -> list[Path]:
+    source = build_source([str(folder)], IngestOptions(include=tuple(include)))
+    return sorted(Path(item.uri) for item in source.items())
+
+
+def spread(files: list[Path], limit: int | None) -> list[Path]:
+    """At most ``limit`` of the sorted ``files``, evenly spaced so they span the whole list."""
+    if limit is None or len(files) <= limit:
+        return files
+    return [files[i * len(files) // limit] for i in range(limit)]
+
+
+def default_corpora(limit: int | None) -> list[Corpus]:
+    html = python_docs_html()
+    return [
+        Corpus("examples/data", spread(list_files(SAMPLE_CORPUS, DEFAULT_INCLUDE), limit)),
+        Corpus("python-3.11-docs (html)", spread(list_files(html, ["*.html"]), limit)),
+    ]
+
+
+def given_corpora(paths: list[str], limit: int | None) -> list[Corpus]:
+    corpora = []
+    for path in map(Path, paths):
+        files = list_files(path, DEFAULT_INCLUDE) if path.is_dir() else [path]
+        corpora.append(Corpus(str(path), spread(files, limit)))
+    return corpora
+
+
+def warm_up(encoder: SentenceTransformerEncoder, parser: Any, files: list[Path]) -> None:
+    """Load the model and run it once; parse the smallest file of each type once (imports)."""
+    encoder.encode_documents(WARMUP_TEXTS)
+    encoder.model.encode(WARMUP_TEXTS, batch_size=encoder.batch_size, normalize_embeddings=True)
+    smallest: dict[str, Path] = {}
+    for file in sorted(files, key=lambda f: f.stat().st_size):
+        smallest.setdefault(file.suffix.lower(), file)
+    for file in smallest.values():
+        item = SourceItem(uri=str(file), name=file.name, size=file.stat().st_size)
+        try:
+            parser.parse(item, file.read_bytes())
+        except Exception as error:  # noqa: BLE001 - the timed run reports failures
+            log(f"  warm-up parse of {file.name} failed: {error}")
+
+
+def run_pipeline(corpus: Corpus, encoder: SentenceTransformerEncoder, options: IngestOptions) -> dict:
+    """Index ``corpus`` into a fresh in-memory store; return the report and the stage proxies."""
+    parser = Timed(build_parser(options), ["parse"])
+    chunker = Timed(build_chunker(options, encoder), ["chunk"])
+    timed_encoder = Timed(encoder, ["encode_documents"], keep_first_arg=True)
+    store = Timed(
+        QdrantStore(":memory:"),
+        ["ensure_collection", "stored_hashes", "replace_document", "collection_exists", "fingerprint"],
+    )
+    warm_up(encoder, parser._target, corpus.files)
+    started = time.perf_counter()
+    report = index_documents(
+        build_source([str(f) for f in corpus.files], options),
+        parser,
+        chunker,
+        timed_encoder,
+        store,
+        "bench",
+        batch_chunks=options.batch_chunks,
+        skip_unchanged=options.skip_unchanged,
+    )
+    seconds = time.perf_counter() - started
+    store._target.close()
+    return {"report": report, "seconds": seconds, "parser": parser, "chunker": chunker,
+            "encoder": timed_encoder, "store": store}  # fmt: skip
+
+
+def raw_encode(encoder: SentenceTransformerEncoder, texts: list[str]) -> float:
+    started = time.perf_counter()
+    encoder.model.encode(
+        texts, batch_size=encoder.batch_size, normalize_embeddings=True, show_progress_bar=False
+    )
+    return time.perf_counter() - started
+
+
+def pipeline_encode(encoder: SentenceTransformerEncoder, groups: list[list[str]]) -> float:
+    started = time.perf_counter()
+    for group in groups:
+        encoder.encode_documents(group)
+    return time.perf_counter() - started
+
+
+def precheck(encoder: SentenceTransformerEncoder, groups: list[list[str]]) -> float:
+    """Seconds of the encoder's token-count pre-check alone (a suspect when the ratio is low)."""
+    started = time.perf_counter()
+    for group in groups:
+        encoder._refuse_overlong(group)
+    return time.perf_counter() - started
+
+
+def compare_encoders(encoder: SentenceTransformerEncoder, groups: list[list[str]]) -> tuple[float, ...]:
+    """Best-of-``REPEATS`` seconds of (raw encode, pipeline encode, pre-check), alternated."""
+    texts = [text for group in groups for text in group]
+    raw, piped, checks = [], [], []
+    for _ in range(REPEATS):
+        raw.append(raw_encode(encoder, texts))
+        piped.append(pipeline_encode(encoder, groups))
+        checks.append(precheck(encoder, groups))
+    return min(raw), min(piped), min(checks)
+
+
+def per_second(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def measure(corpus: Corpus, encoder: SentenceTransformerEncoder, options: IngestOptions) -> Row:
+    log(f"{corpus.name}: {len(corpus.files)} files")
+    run = run_pipeline(corpus, encoder, options)
+    report, seconds, groups = run["report"], run["seconds"], run["encoder"].calls
+    tokens = sum(encoder.tokenizer.count(text) for group in groups for text in group)
+    log(f"  pipeline: {seconds:.1f}s, {report.indexed} docs, {report.chunks} chunks; comparing encoders")
+    raw_seconds, pipe_seconds, check_seconds = compare_encoders(encoder, groups)
+    stages = {name: run[name].total for name in ("parser", "chunker", "encoder", "store")}
+    share = {name: value / seconds for name, value in stages.items()}
+    return Row(
+        corpus=corpus.name,
+        docs=report.indexed,
+        failed=report.failed,
+        chunks=report.chunks,
+        model_tokens=tokens,
+        tiktoken_tokens=report.tokens,
+        e2e_seconds=seconds,
+        e2e_model_tokens_per_s=per_second(tokens, seconds),
+        e2e_tiktoken_tokens_per_s=per_second(report.tokens, seconds),
+        embed_groups=len(groups),
+        embed_in_run_seconds=stages["encoder"],
+        pipeline_embed_seconds=pipe_seconds,
+        raw_encode_seconds=raw_seconds,
+        precheck_seconds=check_seconds,
+        pipeline_embed_tokens_per_s=per_second(tokens, pipe_seconds),
+        raw_encode_tokens_per_s=per_second(tokens, raw_seconds),
+        ratio=raw_seconds / pipe_seconds if pipe_seconds > 0 else 0.0,
+        share_parse=share["parser"],
+        share_chunk=share["chunker"],
+        share_embed=share["encoder"],
+        share_store=share["store"],
+        share_other=max(0.0, 1.0 - sum(share.values())),
+    )
+
+
+COLUMNS = [
+    ("corpus", "corpus", "{}"),
+    ("docs", "docs", "{}"),
+    ("chunks", "chunks", "{}"),
+    ("model tokens", "model_tokens", "{:,}"),
+    ("tiktoken tokens", "tiktoken_tokens", "{:,}"),
+    ("e2e s", "e2e_seconds", "{:.1f}"),
+    ("e2e model tok/s", "e2e_model_tokens_per_s", "{:,.0f}"),
+    ("e2e tiktoken tok/s", "e2e_tiktoken_tokens_per_s", "{:,.0f}"),
+    ("embed calls", "embed_groups", "{}"),
+    ("embed in run s", "embed_in_run_seconds", "{:.1f}"),
+    ("pipeline embed tok/s", "pipeline_embed_tokens_per_s", "{:,.0f}"),
+    ("raw encode tok/s", "raw_encode_tokens_per_s", "{:,.0f}"),
+    ("ratio", "ratio", "{:.3f}"),
+    ("pre-check s", "precheck_seconds", "{:.2f}"),
+    ("parse %", "share_parse", "{:.0%}"),
+    ("chunk %", "share_chunk", "{:.0%}"),
+    ("embed %", "share_embed", "{:.0%}"),
+    ("store %", "share_store", "{:.0%}"),
+    ("other %", "share_other", "{:.0%}"),
+]
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(title for title, _, _ in COLUMNS) + " |"]
+    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    for row in rows:
+        values = asdict(row)
+        lines.append("| " + " | ".join(fmt.format(values[key]) for _, key, fmt in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", action="append", metavar="PATH", help="file or folder (repeatable)")
+    parser.add_argument(
+        "--limit-docs",
+        type=int,
+        default=DEFAULT_LIMIT_DOCS,
+        help=f"at most N files per corpus, evenly spread (default {DEFAULT_LIMIT_DOCS}; 0 = all)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    limit = args.limit_docs or None
+    corpora = given_corpora(args.corpus, limit) if args.corpus else default_corpora(limit)
+    options = IngestOptions()
+    encoder = build_encoder(options.model)
+    rows = [measure(corpus, encoder, options) for corpus in corpora]
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()
