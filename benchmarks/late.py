@@ -1,8 +1,8 @@
 """Late vs fixed chunking speed over the same documents and the same chunk spans, in one run.
 
-Every document of the corpus is parsed and cut once (TokenChunker, 200 tiktoken tokens, overlap 20,
-chunks fitted to MiniLM's input so "fixed" can embed them). Then, alternating and keeping the best of
-``--repeats`` runs of each:
+Every document of the corpus is parsed and cut once, as ``chunkwise ingest`` cuts for fixed
+chunking (200 tiktoken tokens, overlap 20, between words, fitted to MiniLM's input so "fixed" can
+embed them). Then, keeping the best of ``--repeats`` runs of each:
 
 - ``fixed``: every chunk's text encoded on its own (``SentenceTransformerEncoder.encode_documents``);
 - ``late W/ω``: the documents encoded in windows of W tokens overlapping by ω, chunk vectors pooled
@@ -35,24 +35,19 @@ import json  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-from connectors import (  # noqa: E402
-    FileSystemSource,
-    LateChunkingEncoder,
-    SentenceTransformerEncoder,
-    TiktokenTokenizer,
-    UnstructuredParser,
-)
-from pipeline import TokenChunker, TokenLimit  # noqa: E402
+from connectors import LateChunkingEncoder, SentenceTransformerEncoder  # noqa: E402
+from flows.components import build_chunker, build_parser, build_source  # noqa: E402
+from flows.settings import IngestOptions  # noqa: E402
 from pipeline.late_chunking import plan_windows  # noqa: E402
 
 LATE_SETTINGS = [(512, 0), (256, 0), (256, 32), (512, 64)]
 
 
 def load_corpus(folder: Path, encoder: SentenceTransformerEncoder) -> list[tuple[str, list[tuple[int, int]]]]:
-    """(text, chunk spans) of every document that parses."""
-    source, parser = FileSystemSource([folder]), UnstructuredParser()
-    limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens)
-    chunker = TokenChunker(TiktokenTokenizer(), chunk_size=200, chunk_overlap=20, limit=limit)
+    """(text, chunk spans) of every document that parses, cut as ``chunkwise ingest`` would (fixed)."""
+    options = IngestOptions(boundaries="words")
+    source, parser = build_source([str(folder)], options), build_parser(options)
+    chunker = build_chunker(options, encoder)
     documents = []
     for item in source.items():
         document = parser.parse(item, source.read(item))

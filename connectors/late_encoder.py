@@ -66,7 +66,6 @@ class LateChunkingEncoder:
         self.requested_window = window
         self.overlap = overlap
         self.batch_size = batch_size
-        self.normalize = normalize
         self._prompt: list[int] | None = None
         self._wrapping: tuple[list[int], list[int]] | None = None
 
@@ -82,8 +81,12 @@ class LateChunkingEncoder:
         """A late-chunking encoder sharing ``encoder``'s model (loaded once for both)."""
         late = cls(encoder.model_name, window=window, overlap=overlap, batch_size=batch_size)
         late.base = encoder
-        late.normalize = encoder.normalize
         return late
+
+    @property
+    def normalize(self) -> bool:
+        """Whether chunk vectors are L2-normalised (as the base encoder's are)."""
+        return self.base.normalize
 
     @property
     def spec(self) -> EncoderSpec:
@@ -154,13 +157,10 @@ class LateChunkingEncoder:
                 pooler.add_to_chunk(chunks - 1, states[position])
 
     def _tokenize(self, text: str) -> _DocumentTokens:
-        encoded = self.tokenizer.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        starts = [start for start, _ in encoded["offset_mapping"]]
+        ids, starts = self.tokenizer.ids_and_starts(text)
         reserved = sum(map(len, self._special_wrapping())) + len(self._prompt_ids())
-        windows = plan_windows(len(encoded["input_ids"]), self.window, self.overlap, reserved)
-        return _DocumentTokens(ids=list(encoded["input_ids"]), starts=starts, windows=windows)
+        windows = plan_windows(len(ids), self.window, self.overlap, reserved)
+        return _DocumentTokens(ids=ids, starts=starts, windows=windows)
 
     def _window_ids(self, tokens: _DocumentTokens, window: Window) -> list[int]:
         prefix, suffix = self._special_wrapping()

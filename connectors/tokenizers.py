@@ -92,7 +92,12 @@ class HuggingFaceTokenizer:
         return self.tokenizer.decode(list(ids))
 
     def token_starts(self, text: str) -> list[int]:
-        return [start for start, _ in self.token_spans(text)]
+        return self.ids_and_starts(text)[1]
+
+    def ids_and_starts(self, text: str) -> tuple[list[int], list[int]]:
+        """Token ids of ``text`` (no special tokens) and the character offset each one starts at."""
+        encoded = self._call(text, offsets=True)
+        return list(encoded["input_ids"]), [start for start, _ in encoded["offset_mapping"]]
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """``(start, end)`` character offsets of every token of ``text``."""
