@@ -45,7 +45,7 @@ LATE_SETTINGS = [(512, 0), (256, 0), (256, 32), (512, 64)]
 
 def load_corpus(folder: Path, encoder: SentenceTransformerEncoder) -> list[tuple[str, list[tuple[int, int]]]]:
     """(text, chunk spans) of every document that parses, cut as ``chunkwise ingest`` would (fixed)."""
-    options = IngestOptions(boundaries="words")
+    options = IngestOptions(chunking="fixed", boundaries="words")
     source, parser = build_source([str(folder)], options), build_parser(options)
     chunker = build_chunker(options, encoder)
     documents = []

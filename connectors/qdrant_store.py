@@ -161,6 +161,36 @@ class QdrantStore:
             for p in response.points
         ]
 
+    def search_documents(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` documents closest to ``vector``, each as its best-scoring chunk."""
+        response = self._call(
+            lambda: self.client.query_points_groups(
+                collection,
+                group_by="document_id",
+                query=np.asarray(vector, dtype=np.float32).tolist(),
+                using=DENSE,
+                limit=k,
+                group_size=1,
+                query_filter=_filter(filters) if filters else None,
+                with_payload=True,
+            )
+        )
+        return [
+            SearchHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
+            for group in response.groups
+            for p in group.hits[:1]
+        ]
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete a collection and everything in it (nothing happens if it does not exist)."""
+        self._call(lambda: self.client.delete_collection(collection))
+
     def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
         query_filter = _filter(filters) if filters else None
         result = self._call(lambda: self.client.count(collection, count_filter=query_filter, exact=True))

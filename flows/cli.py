@@ -1,7 +1,8 @@
-"""The ``chunkwise`` command: ``ingest``, ``query`` and ``info``."""
+"""The ``chunkwise`` command: ``ingest``, ``query``, ``info`` and ``eval``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -56,13 +57,22 @@ def ingest(
     chunking: Annotated[
         str,
         typer.Option(
-            help="fixed: embed each chunk alone; late: pool chunks from whole-document token vectors."
+            help="late: pool chunks from whole-document token vectors; fixed: embed each chunk alone."
         ),
     ] = _DEFAULTS.chunking,
+    chunker: Annotated[
+        str, typer.Option(help="token: windows of tokens; sentence: whole sentences up to the chunk size.")
+    ] = _DEFAULTS.chunker,
     chunk_size: Annotated[int, typer.Option(help="Tokens per chunk at most.")] = _DEFAULTS.chunk_size,
     chunk_overlap: Annotated[
-        int, typer.Option(help="Tokens shared by consecutive chunks.")
+        int, typer.Option(help="token chunker: tokens shared by consecutive chunks.")
     ] = _DEFAULTS.chunk_overlap,
+    max_sentences: Annotated[
+        int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
+    ] = None,
+    sentence_overlap: Annotated[
+        int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
+    ] = _DEFAULTS.sentence_overlap,
     tokenizer: Annotated[
         str, typer.Option(help="Counts chunk sizes: tiktoken (cl100k_base), tiktoken:<encoding>, or model.")
     ] = _DEFAULTS.tokenizer,
@@ -72,11 +82,13 @@ def ingest(
     model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
     late_window: Annotated[
         int | None,
-        typer.Option(help="late: tokens per model pass, specials included [default: the model's maximum]."),
+        typer.Option(
+            help="late: tokens per model pass, specials included [default: the model's, 256 MiniLM]."
+        ),
     ] = None,
     late_overlap: Annotated[
         int, typer.Option(help="late: context tokens shared by consecutive windows.")
-    ] = 0,
+    ] = _DEFAULTS.late_overlap,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,
@@ -91,8 +103,11 @@ def ingest(
     """Parse, chunk, embed and store documents. Exit 0: all indexed; 2: some failed; 1: fatal error."""
     options = _validated(
         chunking=chunking,
+        chunker=chunker,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
+        max_sentences=max_sentences,
+        sentence_overlap=sentence_overlap,
         tokenizer=tokenizer,
         boundaries=boundaries,
         model=model,
@@ -171,6 +186,81 @@ def info(
         console.print_info(details)
 
 
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[
+        str, typer.Argument(help="Evaluation set folder: corpus/ + queries.jsonl + qrels.jsonl, or BEIR.")
+    ],
+    chunking: Annotated[str, typer.Option(help="Comma-separated: fixed, late.")] = "fixed,late",
+    chunker: Annotated[str, typer.Option(help="Comma-separated: token, sentence.")] = _DEFAULTS.chunker,
+    chunk_size: Annotated[str, typer.Option(help="Comma-separated tokens per chunk.")] = str(
+        _DEFAULTS.chunk_size
+    ),
+    chunk_overlap: Annotated[str, typer.Option(help="Comma-separated overlaps (token chunker).")] = str(
+        _DEFAULTS.chunk_overlap
+    ),
+    late_window: Annotated[
+        str, typer.Option(help="Comma-separated late windows [default: the model's].")
+    ] = "",
+    late_overlap: Annotated[str, typer.Option(help="Comma-separated late window overlaps.")] = str(
+        _DEFAULTS.late_overlap
+    ),
+    tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = _DEFAULTS.tokenizer,
+    boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = _DEFAULTS.boundaries,
+    model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Qdrant folder or URL for temporary collections [default: in memory]."),
+    ] = None,
+    run_file: Annotated[
+        str | None, typer.Option("--run-file", help="Write every ranked hit as JSON lines to this file.")
+    ] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Draw the metrics to this PNG file.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score chunking configurations on a labelled set: every combination of the listed values.
+
+    Exit 0: done; 2: some documents failed to ingest (scores cover the rest); 1: fatal error.
+    """
+    from flows.eval_plot import plot_rows
+    from flows.evaluate import Evaluation, configuration_grid
+    from pipeline.evaluation.dataset import load_dataset
+
+    base = _validated(tokenizer=tokenizer, boundaries=boundaries, model=model)
+    axes = {
+        "chunking": _values(chunking, str, "--chunking"),
+        "chunker": _values(chunker, str, "--chunker"),
+        "chunk_size": _values(chunk_size, int, "--chunk-size"),
+        "chunk_overlap": _values(chunk_overlap, int, "--chunk-overlap"),
+        "late_window": _values(late_window, int, "--late-window"),
+        "late_overlap": _values(late_overlap, int, "--late-overlap"),
+    }
+    grid = configuration_grid(base, axes)
+    labelled = load_dataset(dataset)
+    with contextlib.ExitStack() as stack:
+        vector_store = stack.enter_context(build_store(store)) if store else None
+        run_handle = stack.enter_context(open(run_file, "w", encoding="utf-8")) if run_file else None
+        progress = stack.enter_context(console.eval_progress_bar(not as_json))
+        evaluation = Evaluation(labelled, store=vector_store, k=k, run_file=run_handle, progress=progress)
+        rows = evaluation.run(grid)
+    if plot:
+        plot_rows(rows, plot, k, title=f"{labelled.name}: retrieval at {k}")
+    if as_json:
+        _print_json([row.to_dict() for row in rows])
+    else:
+        console.print_eval(rows, labelled.name, k)
+    raise typer.Exit(2 if any(row.failures for row in rows) else 0)
+
+
+def _values(text: str, kind: type, option: str) -> list[Any]:
+    """The comma-separated values of a grid option."""
+    try:
+        return [kind(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise ConfigurationError(f"{option}: {text!r} is not a comma-separated list of numbers") from error
+
+
 def _validated(**values: Any) -> IngestOptions:
     from pydantic import ValidationError
 
@@ -199,6 +289,6 @@ def main() -> None:
     except click.Abort:
         sys.exit(130)
     except ChunkwiseError as error:
-        console.err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

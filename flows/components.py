@@ -9,8 +9,9 @@ from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from connectors.tokenizers import TiktokenTokenizer
 from connectors.unstructured_parser import UnstructuredParser
 from flows.settings import IngestOptions, Settings
+from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import StoreError
+from pipeline.errors import ConfigurationError, StoreError
 from pipeline.fingerprint import Fingerprint
 from pipeline.protocols import Tokenizer
 
@@ -29,29 +30,49 @@ def build_encoder(model: str) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(model)
 
 
-def build_embedder(options: IngestOptions) -> SentenceTransformerEncoder | LateChunkingEncoder:
-    """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``)."""
+def build_embedder(
+    options: IngestOptions, encoder: SentenceTransformerEncoder | None = None
+) -> SentenceTransformerEncoder | LateChunkingEncoder:
+    """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``).
+
+    ``encoder``, an already loaded encoder of ``options.model``, is reused instead of loading another.
+    """
+    base = encoder or build_encoder(options.model)
     if options.chunking == "late":
-        return LateChunkingEncoder(options.model, window=options.late_window, overlap=options.late_overlap)
-    return build_encoder(options.model)
+        return LateChunkingEncoder.from_encoder(
+            base, window=options.late_window, overlap=options.late_overlap
+        )
+    return base
 
 
 def build_chunker(
     options: IngestOptions, encoder: SentenceTransformerEncoder | LateChunkingEncoder
-) -> TokenChunker:
-    """A token chunker; with ``fixed`` embedding its chunks also always fit the encoder's input."""
+) -> TokenChunker | SentenceChunker:
+    """A token or sentence chunker; with ``fixed`` embedding its chunks always fit the encoder's input."""
     tokenizer: Tokenizer
     if options.tokenizer == "model":
         tokenizer = encoder.tokenizer
     else:
         _, _, encoding = options.tokenizer.partition(":")
         tokenizer = TiktokenTokenizer(encoding or "cl100k_base")
+    limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if options.chunking == "fixed" else None
+    if options.chunker == "sentence":
+        if options.boundaries == "words":
+            raise ConfigurationError("the sentence chunker needs boundaries elements or sections")
+        return SentenceChunker(
+            tokenizer,
+            chunk_size=options.chunk_size,
+            max_sentences=options.max_sentences,
+            overlap_sentences=options.sentence_overlap,
+            boundaries=options.boundaries,
+            limit=limit,
+        )
     return TokenChunker(
         tokenizer,
         chunk_size=options.chunk_size,
         chunk_overlap=options.chunk_overlap,
         boundaries=options.boundaries,
-        limit=TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if options.chunking == "fixed" else None,
+        limit=limit,
     )
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows.evaluate import EvalProgress, EvalRow, label
 from pipeline.indexing import Progress as IngestProgress
 from pipeline.indexing import ProgressCallback
 from pipeline.report import RunReport
@@ -42,6 +44,72 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
             bar.update(task, completed=event.seen, total=event.total, current=current)
 
         yield update
+
+
+@contextmanager
+def eval_progress_bar(enabled: bool) -> Iterator[Callable[[EvalProgress], None] | None]:
+    """A callback drawing the configurations done and the current one's documents, on a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim"),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        configs = bar.add_task("configurations", total=None, current="")
+        documents = bar.add_task("documents", total=None, current="")
+
+        def update(event: EvalProgress) -> None:
+            bar.update(configs, completed=event.index - 1, total=event.total, current=event.label)
+            if event.ingest is not None:
+                name = event.ingest.source.rsplit("/", 1)[-1]
+                bar.update(
+                    documents,
+                    description=event.stage,
+                    completed=event.ingest.seen,
+                    total=event.ingest.total,
+                    current=f"{event.ingest.status}: {name}" if name else event.ingest.status,
+                )
+            else:
+                bar.update(documents, description=event.stage, current="")
+
+        yield update
+
+
+def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
+    """One line per configuration: its axes, passage and document metrics, chunks and ingest speed."""
+    table = Table(
+        title=f"retrieval on {dataset}, metrics at {k} (P: passage, D: document)", box=box.SIMPLE_HEAD
+    )
+    axes = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap")
+    for name in ("chunking", "chunker", "size", "overlap", "W", "ω"):
+        table.add_column(name, justify="left" if name.startswith("chunk") else "right")
+    with_passages = any(row.passage is not None for row in rows)
+    metrics = [("P", f"ndcg@{k}"), ("P", f"recall@{k}"), ("P", f"mrr@{k}")] if with_passages else []
+    metrics += [("D", f"ndcg@{k}"), ("D", f"recall@{k}")]
+    for level, name in metrics:
+        table.add_column(f"{level} {name.split('@')[0]}", justify="right")
+    for name in ("chunks", "seconds", "tokens/s"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        config = ["" if row.config[axis] is None else str(row.config[axis]) for axis in axes]
+        scores = [row.passage if level == "P" else row.doc for level, _ in metrics]
+        values = [
+            f"{(score or {}).get(name, 0.0):.4f}" for score, (_, name) in zip(scores, metrics, strict=True)
+        ]
+        speed = [str(row.chunks), f"{row.seconds:.1f}", f"{row.tokens_per_s:,.0f}"]
+        table.add_row(*config, *values, *speed)
+    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
+    wide.print(table)
+    for row in rows:
+        for failure in row.failures:
+            err_console.print(
+                f"[red]failed[/red] ({label(row.config)}) {failure.source} [{failure.stage}]: {failure.error}"
+            )
 
 
 def print_report(report: RunReport, collection: str, store: str) -> None:

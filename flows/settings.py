@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
+from connectors.late_encoder import DEFAULT_LATE_OVERLAP
 from connectors.offline import DEFAULT_MODEL
 
 DEFAULT_STORE = ".chunkwise/qdrant"
@@ -34,14 +35,17 @@ class IngestOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    chunking: Literal["fixed", "late"] = "fixed"
+    chunking: Literal["fixed", "late"] = "late"
+    chunker: Literal["token", "sentence"] = "token"
     chunk_size: int = Field(default=200, ge=8)
     chunk_overlap: int = Field(default=20, ge=0)
+    max_sentences: int | None = Field(default=None, ge=1)
+    sentence_overlap: int = Field(default=0, ge=0)
     tokenizer: str = "tiktoken"
     boundaries: Literal["words", "elements", "sections"] = "elements"
     model: str = DEFAULT_MODEL
     late_window: int | None = Field(default=None, ge=3)
-    late_overlap: int = Field(default=0, ge=0)
+    late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)

@@ -106,6 +106,18 @@ class VectorStore(Protocol):
         filters: Mapping[str, Any] | None = None,
     ) -> list[SearchHit]: ...
 
+    def search_documents(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` closest documents, each represented by its best-scoring chunk."""
+        ...
+
+    def drop_collection(self, collection: str) -> None: ...
+
     def count(self, collection: str) -> int: ...
 
     def close(self) -> None: ...

@@ -400,13 +400,13 @@ def test_encode_chunks_many_matches_per_document_reference(reference, make_encod
         assert_matches(actual, reference_chunks(reference, text, spans, window, overlap))
 
 
-def test_defaults_are_the_model_window_without_overlap(reference, make_encoder):
-    """The default window is MiniLM's 512 positions and the default overlap is 0."""
+def test_defaults_are_the_configured_input_length_with_32_tokens_of_overlap(reference, make_encoder):
+    """The default window is the 256 tokens MiniLM is configured (and was trained) for; ω is 32."""
     tokenizer, _ = reference
     text = "\n\n".join(LONG_PARAGRAPHS[:2])
     assert 256 < len(tokenize(tokenizer, text)[0]) < 510  # one window at 512, two at 256
     spans = sentence_spans(text)
-    expected = reference_chunks(reference, text, spans, 512, 0)
+    expected = reference_chunks(reference, text, spans, 256, 32)
     assert_matches(make_encoder().encode_chunks(text, spans), expected)
 
 

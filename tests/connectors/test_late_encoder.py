@@ -44,8 +44,8 @@ def test_vectors_are_normalised_and_the_config_is_recorded(late):
     vectors = late.encode_chunks(BERLIN, sentence_spans(BERLIN))
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert late.config == {"strategy": "late", "late_window": 512, "late_overlap": 0}
-    assert LateChunkingEncoder().window == 512  # MiniLM's maximum input
+    assert late.config == {"strategy": "late", "late_window": 512, "late_overlap": 32}
+    assert LateChunkingEncoder().window == 256  # the input length MiniLM is configured for
 
 
 def test_windows_beyond_the_model_are_refused():
@@ -73,6 +73,7 @@ def long_context_model(tmp_path_factory):
         intermediate_size=128,
         max_position_embeddings=2048,
     )
+    tokenizer.model_max_length = 2048  # as a long-context model's tokenizer says
     torch.manual_seed(0)
     BertModel(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -337,6 +337,48 @@ def test_search_with_several_filter_keys_requires_all(filled) -> None:
     assert contradicting == []
 
 
+def test_search_documents_gives_each_document_once_as_its_best_chunk(filled) -> None:
+    store, a, b, c = filled
+    query = b.points[2].vector
+    expected = {}
+    for doc in (a, b, c):
+        scores = [float(np.dot(query, point.vector)) for point in doc.points]
+        best = int(np.argmax(scores))
+        expected[doc.id] = (doc.points[best].id, scores[best])
+
+    hits = store.search_documents(COLLECTION, query, k=10)
+
+    assert hits[0].payload["document_id"] == b.id
+    assert sorted(hit.payload["document_id"] for hit in hits) == sorted(expected)
+    for hit in hits:
+        best_id, best_score = expected[hit.payload["document_id"]]
+        assert hit.id == best_id
+        assert hit.score == pytest.approx(best_score, abs=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_search_documents_honours_k_and_filters(filled) -> None:
+    store, a, b, c = filled
+
+    top_one = store.search_documents(COLLECTION, a.points[0].vector, k=1)
+    without_a = store.search_documents(
+        COLLECTION, a.points[0].vector, k=5, filters={"document_id": [b.id, c.id]}
+    )
+
+    assert [hit.payload["document_id"] for hit in top_one] == [a.id]
+    assert {hit.payload["document_id"] for hit in without_a} == {b.id, c.id}
+
+
+def test_drop_collection_removes_it_and_ignores_a_missing_one(filled) -> None:
+    store, *_ = filled
+
+    store.drop_collection(COLLECTION)
+    store.drop_collection(COLLECTION)
+
+    assert not store.collection_exists(COLLECTION)
+    assert store.fingerprint(COLLECTION) is None
+
+
 def test_count_with_filters(filled) -> None:
     store, a, _b, c = filled
 

@@ -92,7 +92,9 @@ def test_info_shows_points_documents_and_fingerprint(sample_store):
     assert info["points"] == json.loads(ingested.stdout)["chunks"] and info["documents"] == 8
     assert info["fingerprint"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert info["fingerprint"]["dimension"] == 384
-    assert info["fingerprint"]["chunking"]["strategy"] == "fixed"
+    chunking = info["fingerprint"]["chunking"]
+    assert (chunking["strategy"], chunking["late_window"], chunking["late_overlap"]) == ("late", 256, 32)
+    assert (chunking["chunker"], chunking["chunk_size"], chunking["chunk_overlap"]) == ("token", 200, 20)
 
 
 def test_a_corrupt_file_exits_2_with_one_error_and_the_rest_indexed(tmp_path, sample_data):
@@ -133,3 +135,54 @@ def test_fatal_errors_exit_1_with_a_message(tmp_path, sample_data):
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     bad_overlap = run("ingest", sample, "--store", store, "--chunk-overlap", "300")
     assert bad_overlap.returncode == 1 and "chunk_overlap (300)" in bad_overlap.stderr
+
+
+def test_eval_prints_json_rows_writes_the_run_file_and_the_plot(tmp_path, tiny_set):
+    run_file, plot = tmp_path / "run.jsonl", tmp_path / "metrics.png"
+
+    result = run(
+        "eval", str(tiny_set), "--chunking", "fixed,late", "--chunk-size", "128", "--chunk-overlap", "0",
+        "--late-window", "256", "-k", "5", "--json", "--run-file", str(run_file), "--plot", str(plot),
+    )  # fmt: skip
+
+    assert result.returncode == 2, result.stderr  # broken.pdf failed; the scores cover the rest
+    rows = json.loads(result.stdout)
+    assert [row["config"]["chunking"] for row in rows] == ["fixed", "late"]
+    for row in rows:
+        assert set(row) == {"config", "passage", "doc", "seconds", "tokens_per_s", "chunks", "failed"}
+        assert set(row["passage"]) == {"ndcg@5", "recall@5", "mrr@5"}
+        assert set(row["doc"]) == {"ndcg@5", "recall@5"}
+        assert [Path(failure["source"]).name for failure in row["failed"]] == ["broken.pdf"]
+    hits = [json.loads(line) for line in run_file.read_text().splitlines()]
+    assert len(hits) == 2 * 3 * 5  # configurations x queries x k
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_eval_prints_a_table_on_the_terminal(tiny_set):
+    result = run("eval", str(tiny_set), "--chunking", "fixed", "--chunk-size", "256")
+
+    assert result.returncode == 2
+    assert "retrieval on" in result.stdout and "fixed" in result.stdout and "P ndcg" in result.stdout
+    assert "broken.pdf" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--chunk-size", "big"], "--chunk-size"),
+        (["--chunking", "early"], "chunking"),
+        (["--chunk-size", "16", "--chunk-overlap", "16"], "chunk_overlap"),
+    ],
+)
+def test_eval_refuses_bad_grids_before_any_work(tiny_set, arguments, message):
+    result = run("eval", str(tiny_set), *arguments)
+
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_eval_refuses_a_folder_that_is_no_evaluation_set(tmp_path):
+    result = run("eval", str(tmp_path))
+
+    assert result.returncode == 1
+    assert "neither corpus/" in result.stderr

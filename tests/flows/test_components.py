@@ -1,9 +1,13 @@
-"""Wiring from settings: the store location and the API key come from the environment."""
+"""Wiring from settings: the store and its API key from the environment, chunkers from options."""
 
 from __future__ import annotations
 
-from flows.components import build_store
-from flows.settings import DEFAULT_STORE, Settings
+import pytest
+
+from flows.components import build_chunker, build_store
+from flows.settings import DEFAULT_STORE, IngestOptions, Settings
+from pipeline.chunking.sentence_chunker import SentenceChunker
+from pipeline.errors import ConfigurationError
 
 
 def test_a_url_means_a_server_with_the_api_key_from_the_environment(monkeypatch):
@@ -23,3 +27,28 @@ def test_the_store_defaults_to_the_embedded_folder_unless_the_environment_says_o
     monkeypatch.setenv("CHUNKWISE_STORE", ":memory:")
     store = build_store(None, Settings())
     assert store.location == ":memory:" and not store.is_server and store.api_key is None
+
+
+def test_the_sentence_chunker_is_built_with_the_encoder_limit_for_fixed_embedding(encoder):
+    options = IngestOptions(
+        chunking="fixed", chunker="sentence", chunk_size=64, max_sentences=3, sentence_overlap=1
+    )
+    chunker = build_chunker(options, encoder)
+    late_chunker = build_chunker(options.model_copy(update={"chunking": "late"}), encoder)
+
+    assert isinstance(chunker, SentenceChunker)
+    assert chunker.config == {
+        "chunker": "sentence",
+        "tokenizer": "tiktoken:cl100k_base",
+        "chunk_size": 64,
+        "max_sentences": 3,
+        "chunk_overlap_sentences": 1,
+        "boundaries": "elements",
+    }
+    assert chunker.limit is not None and chunker.limit.max_tokens == encoder.spec.max_tokens
+    assert late_chunker.limit is None  # late chunking reads whole documents: chunks need not fit the model
+
+
+def test_the_sentence_chunker_refuses_word_boundaries(encoder):
+    with pytest.raises(ConfigurationError, match="boundaries elements or sections"):
+        build_chunker(IngestOptions(chunker="sentence", boundaries="words"), encoder)

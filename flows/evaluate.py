@@ -1,0 +1,330 @@
+"""Evaluate chunking configurations: ingest a labelled set once per configuration, then score rankings.
+
+Every configuration goes through the real pipeline (``index_documents`` into a fresh collection of
+an embedded or given Qdrant store); documents are parsed once and shared by all configurations, so
+``seconds`` measures chunking, embedding and writing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+from pydantic import ValidationError
+
+from connectors.jsonl_corpus_source import JsonlCorpusSource
+from connectors.late_encoder import LateChunkingEncoder
+from connectors.qdrant_store import QdrantStore
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from flows.components import build_chunker, build_embedder, build_encoder, build_parser, build_source
+from flows.settings import IngestOptions
+from pipeline.errors import ConfigurationError
+from pipeline.evaluation.dataset import EvalDataset
+from pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
+from pipeline.indexing import Progress, index_documents
+from pipeline.protocols import Chunker, Parser, Source
+from pipeline.report import DocumentFailure
+from pipeline.source import SourceItem
+from pipeline.types import Chunk, Document, SearchHit
+
+AXES = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap")
+LATE_ONLY = ("late_window", "late_overlap")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalProgress:
+    """Where an evaluation is: configuration ``index`` of ``total``, its ``label`` and current ``stage``."""
+
+    index: int
+    total: int
+    label: str
+    stage: str
+    ingest: Progress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRow:
+    """The scores of one configuration. ``passage`` is ``None`` for sets without answer texts."""
+
+    config: dict[str, Any]
+    passage: dict[str, float] | None
+    doc: dict[str, float]
+    seconds: float
+    tokens_per_s: float
+    chunks: int
+    failures: tuple[DocumentFailure, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "passage": _rounded(self.passage) if self.passage is not None else None,
+            "doc": _rounded(self.doc),
+            "seconds": round(self.seconds, 3),
+            "tokens_per_s": round(self.tokens_per_s, 1),
+            "chunks": self.chunks,
+            "failed": [failure.to_dict() for failure in self.failures],
+        }
+
+
+def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> list[IngestOptions]:
+    """Every combination of the values given per axis; fixed chunking ignores the late-only axes.
+
+    Example::
+
+        configuration_grid(IngestOptions(), {"chunking": ["fixed", "late"], "chunk_size": [128, 256]})
+    """
+    unknown = set(axes) - set(AXES)
+    if unknown:
+        raise ConfigurationError(f"unknown evaluation axes: {', '.join(sorted(unknown))}")
+    names = [name for name in AXES if axes.get(name)]
+    grid: dict[str, IngestOptions] = {}
+    for values in itertools.product(*(axes[name] for name in names)):
+        changes = dict(zip(names, values, strict=True))
+        if changes.get("chunking", base.chunking) == "fixed":
+            changes.update(late_window=None, late_overlap=0)
+        try:
+            options = IngestOptions(**{**base.model_dump(), **changes})
+        except ValidationError as error:
+            raise ConfigurationError(f"configuration {changes}: {error.errors()[0]['msg']}") from error
+        grid.setdefault(options.model_dump_json(), options)
+    return list(grid.values())
+
+
+def describe(options: IngestOptions, late_window: int | None = None) -> dict[str, Any]:
+    """The axes of a configuration (the late window resolved to its effective value) and its model."""
+    config = {name: getattr(options, name) for name in AXES}
+    if options.chunking == "late":
+        config["late_window"] = late_window or options.late_window
+    else:
+        config.update(dict.fromkeys(LATE_ONLY))
+    return {**config, "model": options.model}
+
+
+def label(config: dict[str, Any]) -> str:
+    """A short name: ``late sentence 128/0 W256 ω32`` or ``fixed token 128/16``."""
+    text = f"{config['chunking']} {config['chunker']} {config['chunk_size']}/{config['chunk_overlap']}"
+    if config["chunking"] == "late":
+        text += f" W{config['late_window']} ω{config['late_overlap']}"
+    return text
+
+
+class Evaluation:
+    """Runs configurations over one dataset and scores each on its queries.
+
+    Example::
+
+        evaluation = Evaluation(load_dataset("eval/debian-faq"), k=10)
+        grid = configuration_grid(IngestOptions(), {"chunking": ["fixed", "late"]})
+        for row in evaluation.run(grid):
+            print(label(row.config), row.passage, row.doc)
+    """
+
+    def __init__(
+        self,
+        dataset: EvalDataset,
+        *,
+        store: QdrantStore | None = None,
+        k: int = 10,
+        run_file: TextIO | None = None,
+        progress: Callable[[EvalProgress], None] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.store = store or QdrantStore(":memory:")
+        self.scorer = QueryScorer(dataset, k)
+        self.k = k
+        self.run_file = run_file
+        self.progress = progress
+        self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
+        self._query_vectors: dict[str, np.ndarray] = {}
+        self._document_tokens: dict[str, int] = {}
+        self._encoders: dict[str, SentenceTransformerEncoder] = {}
+
+    def run(self, configurations: Sequence[IngestOptions]) -> list[EvalRow]:
+        rows = []
+        for index, options in enumerate(configurations, start=1):
+            rows.append(self.run_one(options, index, len(configurations)))
+        return rows
+
+    def run_one(self, options: IngestOptions, index: int = 1, total: int = 1) -> EvalRow:
+        embedder = build_embedder(options, self._encoder(options.model))
+        self._queries(options, embedder)  # loads and warms the model before anything is timed
+        window = embedder.window if isinstance(embedder, LateChunkingEncoder) else None
+        config = describe(options, window)
+        tell = self._teller(index, total, label(config))
+        chunker = _RecordingChunker(build_chunker(options, embedder), self.dataset)
+        parser = self._parse_all(options, tell)
+        collection = f"chunkwise-eval-{uuid.uuid4().hex[:12]}"
+        try:
+            report = index_documents(
+                self._source(options),
+                parser,
+                chunker,
+                embedder,
+                self.store,
+                collection,
+                batch_chunks=options.batch_chunks,
+                skip_unchanged=False,
+                progress=lambda event: tell("ingest", event),
+            )
+            chunker.forget({self.dataset.doc_id(failure.source) for failure in report.errors})
+            tell("search", None)
+            passage, doc = self._score(options, embedder, collection, chunker.texts, config)
+        finally:
+            self.store.drop_collection(collection)
+        tokens = self._tokens(options, embedder)
+        return EvalRow(
+            config=config,
+            passage=passage,
+            doc=doc,
+            seconds=report.seconds,
+            tokens_per_s=tokens / report.seconds if report.seconds > 0 else 0.0,
+            chunks=report.chunks,
+            failures=tuple(report.errors),
+        )
+
+    def _score(
+        self,
+        options: IngestOptions,
+        embedder: Any,
+        collection: str,
+        chunks_by_doc: dict[str, list[str]],
+        config: dict[str, Any],
+    ) -> tuple[dict[str, float] | None, dict[str, float]]:
+        passage_scores, doc_scores = [], []
+        for query, vector in zip(self.dataset.queries, self._queries(options, embedder), strict=True):
+            hits = self._ranked(self.store.search(collection, vector, self.k))
+            best = self._ranked(self.store.search_documents(collection, vector, self.k))
+            doc_scores.append(self.scorer.document_metrics(query.id, best))
+            if self.scorer.judges_passages:
+                passage_scores.append(self.scorer.passage_metrics(query.id, hits, chunks_by_doc))
+            self._write_run(config, query.id, hits)
+        passage = mean_metrics(passage_scores) if self.scorer.judges_passages else None
+        return passage, mean_metrics(doc_scores)
+
+    def _encoder(self, model: str) -> SentenceTransformerEncoder:
+        if model not in self._encoders:
+            self._encoders[model] = build_encoder(model)
+        return self._encoders[model]
+
+    def _queries(self, options: IngestOptions, embedder: Any) -> list[np.ndarray]:
+        if options.model not in self._query_vectors:
+            vectors = [embedder.encode_query(query.text) for query in self.dataset.queries]
+            self._query_vectors[options.model] = np.stack(vectors)
+        return list(self._query_vectors[options.model])
+
+    def _tokens(self, options: IngestOptions, embedder: Any) -> int:
+        """The model tokens of every parsed document's text: the same work for every configuration."""
+        if options.model not in self._document_tokens:
+            texts = [parsed.document.text for parsed in self._parsed.values() if parsed.document]
+            self._document_tokens[options.model] = sum(embedder.tokenizer.count(text) for text in texts)
+        return self._document_tokens[options.model]
+
+    def _ranked(self, hits: Sequence[SearchHit]) -> list[RankedChunk]:
+        return [
+            RankedChunk(self.dataset.doc_id(str(hit.payload.get("source", ""))), hit.text, hit.score)
+            for hit in hits
+        ]
+
+    def _write_run(self, config: dict[str, Any], query_id: str, hits: Sequence[RankedChunk]) -> None:
+        if self.run_file is None:
+            return
+        for rank, hit in enumerate(hits, start=1):
+            row = {
+                "config": config,
+                "query_id": query_id,
+                "rank": rank,
+                "doc_id": hit.doc_id,
+                "chunk_text": hit.text,
+                "score": hit.score,
+            }
+            self.run_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def _source(self, options: IngestOptions) -> Source:
+        if self.dataset.layout == "beir":
+            return JsonlCorpusSource(self.dataset.corpus)
+        return build_source([str(self.dataset.corpus)], options.model_copy(update={"include": ("*",)}))
+
+    def _parse_all(self, options: IngestOptions, tell: Callable[[str, Progress | None], None]) -> Parser:
+        """Parse every document not parsed yet, so ingest timings leave parsing out."""
+        parser, source = _ParseOnce(build_parser(options), self._parsed), self._source(options)
+        items = list(source.items())
+        for number, item in enumerate(items, start=1):
+            tell(
+                "parse",
+                Progress(seen=number, done=number - 1, total=len(items), source=item.uri, status="parse"),
+            )
+            try:
+                parser.parse(item, source.read(item))
+            except Exception:  # noqa: BLE001 - the ingest that follows reports it for the document
+                continue
+        return parser
+
+    def _teller(self, index: int, total: int, name: str) -> Callable[[str, Progress | None], None]:
+        def tell(stage: str, event: Progress | None) -> None:
+            if self.progress is not None:
+                self.progress(EvalProgress(index, total, name, stage, event))
+
+        return tell
+
+
+@dataclass(slots=True)
+class _ParsedOnce:
+    document: Document | None
+    error: Exception | None
+
+
+class _ParseOnce:
+    """A parser that parses each document once and hands every later configuration the same result."""
+
+    def __init__(self, parser: Parser, memo: dict[tuple[str, str], _ParsedOnce]) -> None:
+        self.parser = parser
+        self.memo = memo
+
+    @property
+    def settings(self) -> str:
+        return self.parser.settings
+
+    def parse(self, item: SourceItem, data: bytes) -> Document:
+        key = (item.uri, self.parser.settings)
+        if key not in self.memo:
+            try:
+                self.memo[key] = _ParsedOnce(self.parser.parse(item, data), None)
+            except Exception as error:  # noqa: BLE001 - replayed to index_documents, which reports it
+                self.memo[key] = _ParsedOnce(None, error)
+        parsed = self.memo[key]
+        if parsed.error is not None:
+            raise parsed.error
+        assert parsed.document is not None
+        return parsed.document
+
+
+class _RecordingChunker:
+    """Passes chunks through and keeps each document's chunk texts, to count the relevant chunks."""
+
+    def __init__(self, chunker: Chunker, dataset: EvalDataset) -> None:
+        self.chunker = chunker
+        self.dataset = dataset
+        self.texts: dict[str, list[str]] = {}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.chunker.config
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        chunks = self.chunker.chunk(document)
+        self.texts[self.dataset.doc_id(document.source)] = [chunk.text for chunk in chunks]
+        return chunks
+
+    def forget(self, doc_ids: set[str]) -> None:
+        """Drop documents that were chunked but never stored (their embedding or writing failed)."""
+        for doc_id in doc_ids:
+            self.texts.pop(doc_id, None)
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in metrics.items()}
