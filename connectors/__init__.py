@@ -5,6 +5,7 @@ imported inside the adapters, on first use, so importing this package stays chea
 """
 
 from connectors.filesystem_source import DEFAULT_INCLUDE, FileSystemSource
+from connectors.jsonl_corpus_source import JsonlCorpusSource
 from connectors.late_encoder import LateChunkingEncoder
 from connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
 from connectors.qdrant_store import QdrantStore
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FileSystemSource",
     "HuggingFaceTokenizer",
+    "JsonlCorpusSource",
     "LateChunkingEncoder",
     "QdrantStore",
     "SentenceTransformerEncoder",

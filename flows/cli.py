@@ -46,6 +46,12 @@ CollectionOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code", help="Let a model that ships its own code (jina, nomic, ...) run it."
+    ),
+]
 _DEFAULTS = IngestOptions()
 
 
@@ -80,6 +86,7 @@ def ingest(
         str, typer.Option(help="Cut between words, prefer element ends, or never cross sections.")
     ] = _DEFAULTS.boundaries,
     model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    trust_remote_code: TrustOption = False,
     late_window: Annotated[
         int | None,
         typer.Option(
@@ -111,6 +118,7 @@ def ingest(
         tokenizer=tokenizer,
         boundaries=boundaries,
         model=model,
+        trust_remote_code=trust_remote_code,
         late_window=late_window,
         late_overlap=late_overlap,
         include=tuple(include) if include else _DEFAULTS.include,
@@ -145,13 +153,14 @@ def query(
     store: StoreOption = None,
     collection: CollectionOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many passages to return.")] = 5,
+    trust_remote_code: TrustOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print the passages closest to TEXT, embedded with the collection's own model."""
     settings = Settings()
     collection = collection or settings.collection
     with build_store(store, settings) as vector_store:
-        encoder, _ = encoder_for_collection(vector_store, collection)
+        encoder, _ = encoder_for_collection(vector_store, collection, trust_remote_code)
         hits = vector_store.search(collection, encoder.encode_query(text), k)
     if as_json:
         keys = ("text", "source", "chunk_index", "start", "end")
@@ -199,6 +208,12 @@ def evaluate(
     chunk_overlap: Annotated[str, typer.Option(help="Comma-separated overlaps (token chunker).")] = str(
         _DEFAULTS.chunk_overlap
     ),
+    max_sentences: Annotated[
+        int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
+    ] = None,
+    sentence_overlap: Annotated[
+        int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
+    ] = _DEFAULTS.sentence_overlap,
     late_window: Annotated[
         str, typer.Option(help="Comma-separated late windows [default: the model's].")
     ] = "",
@@ -208,6 +223,7 @@ def evaluate(
     tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = _DEFAULTS.tokenizer,
     boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = _DEFAULTS.boundaries,
     model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    trust_remote_code: TrustOption = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     store: Annotated[
         str | None,
@@ -227,7 +243,14 @@ def evaluate(
     from flows.evaluate import Evaluation, configuration_grid
     from pipeline.evaluation.dataset import load_dataset
 
-    base = _validated(tokenizer=tokenizer, boundaries=boundaries, model=model)
+    base = _validated(
+        tokenizer=tokenizer,
+        boundaries=boundaries,
+        model=model,
+        trust_remote_code=trust_remote_code,
+        max_sentences=max_sentences,
+        sentence_overlap=sentence_overlap,
+    )
     axes = {
         "chunking": _values(chunking, str, "--chunking"),
         "chunker": _values(chunker, str, "--chunker"),

@@ -26,8 +26,9 @@ def build_parser(options: IngestOptions) -> UnstructuredParser:
     return UnstructuredParser(pdf_strategy=options.pdf_strategy)
 
 
-def build_encoder(model: str) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(model)
+def build_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:
+    """The encoder of ``model``; ``trust_remote_code`` lets models that ship their own code load."""
+    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
 
 
 def build_embedder(
@@ -37,7 +38,7 @@ def build_embedder(
 
     ``encoder``, an already loaded encoder of ``options.model``, is reused instead of loading another.
     """
-    base = encoder or build_encoder(options.model)
+    base = encoder or build_encoder(options.model, options.trust_remote_code)
     if options.chunking == "late":
         return LateChunkingEncoder.from_encoder(
             base, window=options.late_window, overlap=options.late_overlap
@@ -83,7 +84,7 @@ def build_store(location: str | None = None, settings: Settings | None = None) -
 
 
 def encoder_for_collection(
-    store: QdrantStore, collection: str
+    store: QdrantStore, collection: str, trust_remote_code: bool = False
 ) -> tuple[SentenceTransformerEncoder, Fingerprint]:
     """The encoder that made a collection's vectors, read from its fingerprint."""
     fingerprint = store.fingerprint(collection)
@@ -92,4 +93,4 @@ def encoder_for_collection(
             f"collection {collection!r} does not exist in {store.location} (or was not built by chunkwise); "
             "run `chunkwise ingest` first"
         )
-    return build_encoder(fingerprint.model), fingerprint
+    return build_encoder(fingerprint.model, trust_remote_code), fingerprint

@@ -18,7 +18,7 @@ def plot_rows(rows: Sequence[EvalRow], path: str | Path, k: int, title: str = ""
     series = _series(rows, k)
     labels = [label(row.config) for row in rows]
     bar_height = 0.8 / max(1, len(series))
-    figure, axes = plt.subplots(figsize=(10, 1.2 + 0.25 * len(rows) * len(series)))
+    figure, axes = plt.subplots(figsize=(10, 2.0 + 0.25 * len(rows) * len(series)))
     for offset, (name, values) in enumerate(series.items()):
         positions = [index + offset * bar_height for index in range(len(rows))]
         axes.barh(positions, values, height=bar_height, label=name)
@@ -27,7 +27,7 @@ def plot_rows(rows: Sequence[EvalRow], path: str | Path, k: int, title: str = ""
     axes.set_xlim(0, 1)
     axes.set_xlabel("score")
     axes.set_title(title or f"retrieval metrics at {k}")
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(3, len(series)), fontsize="small")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     output = Path(path)

@@ -87,6 +87,8 @@ def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> l
         changes = dict(zip(names, values, strict=True))
         if changes.get("chunking", base.chunking) == "fixed":
             changes.update(late_window=None, late_overlap=0)
+        if changes.get("chunker", base.chunker) == "sentence":
+            changes.update(chunk_overlap=0)  # sentences overlap by whole sentences (sentence_overlap)
         try:
             options = IngestOptions(**{**base.model_dump(), **changes})
         except ValidationError as error:
@@ -97,7 +99,14 @@ def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> l
 
 def describe(options: IngestOptions, late_window: int | None = None) -> dict[str, Any]:
     """The axes of a configuration (the late window resolved to its effective value) and its model."""
-    config = {name: getattr(options, name) for name in AXES}
+    config: dict[str, Any] = {name: getattr(options, name) for name in AXES}
+    sentences = options.chunker == "sentence"
+    config.update(
+        max_sentences=options.max_sentences if sentences else None,
+        sentence_overlap=options.sentence_overlap if sentences else None,
+    )
+    if sentences:
+        config["chunk_overlap"] = None
     if options.chunking == "late":
         config["late_window"] = late_window or options.late_window
     else:
@@ -106,8 +115,10 @@ def describe(options: IngestOptions, late_window: int | None = None) -> dict[str
 
 
 def label(config: dict[str, Any]) -> str:
-    """A short name: ``late sentence 128/0 W256 ω32`` or ``fixed token 128/16``."""
-    text = f"{config['chunking']} {config['chunker']} {config['chunk_size']}/{config['chunk_overlap']}"
+    """A short name: ``late token 128/16 W256 ω32`` (size/overlap) or ``fixed sentence 128``."""
+    text = f"{config['chunking']} {config['chunker']} {config['chunk_size']}"
+    if config["chunk_overlap"] is not None:
+        text += f"/{config['chunk_overlap']}"
     if config["chunking"] == "late":
         text += f" W{config['late_window']} ω{config['late_overlap']}"
     return text
@@ -151,7 +162,7 @@ class Evaluation:
         return rows
 
     def run_one(self, options: IngestOptions, index: int = 1, total: int = 1) -> EvalRow:
-        embedder = build_embedder(options, self._encoder(options.model))
+        embedder = build_embedder(options, self._encoder(options))
         self._queries(options, embedder)  # loads and warms the model before anything is timed
         window = embedder.window if isinstance(embedder, LateChunkingEncoder) else None
         config = describe(options, window)
@@ -206,10 +217,10 @@ class Evaluation:
         passage = mean_metrics(passage_scores) if self.scorer.judges_passages else None
         return passage, mean_metrics(doc_scores)
 
-    def _encoder(self, model: str) -> SentenceTransformerEncoder:
-        if model not in self._encoders:
-            self._encoders[model] = build_encoder(model)
-        return self._encoders[model]
+    def _encoder(self, options: IngestOptions) -> SentenceTransformerEncoder:
+        if options.model not in self._encoders:
+            self._encoders[options.model] = build_encoder(options.model, options.trust_remote_code)
+        return self._encoders[options.model]
 
     def _queries(self, options: IngestOptions, embedder: Any) -> list[np.ndarray]:
         if options.model not in self._query_vectors:

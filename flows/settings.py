@@ -44,6 +44,7 @@ class IngestOptions(BaseModel):
     tokenizer: str = "tiktoken"
     boundaries: Literal["words", "elements", "sections"] = "elements"
     model: str = DEFAULT_MODEL
+    trust_remote_code: bool = False
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     include: tuple[str, ...] = DEFAULT_INCLUDE

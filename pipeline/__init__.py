@@ -3,6 +3,8 @@
 Plain Python (numpy only): no model, store, parser or orchestrator is imported here.
 """
 
+from pipeline.chunking.sentence_chunker import SentenceChunker
+from pipeline.chunking.sentences import sentence_spans
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from pipeline.embedding import ChunkEmbedder, IndependentEmbedder
 from pipeline.errors import (
@@ -53,6 +55,7 @@ __all__ = [
     "Progress",
     "RunReport",
     "SearchHit",
+    "SentenceChunker",
     "Source",
     "SourceError",
     "SourceItem",
@@ -69,4 +72,5 @@ __all__ = [
     "index_documents",
     "pipeline_fingerprint",
     "plan_windows",
+    "sentence_spans",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.components import build_chunker, build_store
+from flows.components import build_chunker, build_embedder, build_store
 from flows.settings import DEFAULT_STORE, IngestOptions, Settings
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.errors import ConfigurationError
@@ -52,3 +52,11 @@ def test_the_sentence_chunker_is_built_with_the_encoder_limit_for_fixed_embeddin
 def test_the_sentence_chunker_refuses_word_boundaries(encoder):
     with pytest.raises(ConfigurationError, match="boundaries elements or sections"):
         build_chunker(IngestOptions(chunker="sentence", boundaries="words"), encoder)
+
+
+def test_trust_remote_code_reaches_the_model_loader_only_when_asked():
+    trusted = build_embedder(IngestOptions(chunking="late", trust_remote_code=True))
+    default = build_embedder(IngestOptions(chunking="fixed"))
+
+    assert trusted.base.trust_remote_code is True
+    assert default.trust_remote_code is False

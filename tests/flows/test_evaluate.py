@@ -138,3 +138,19 @@ def test_the_grid_refuses_impossible_or_unknown_settings() -> None:
         configuration_grid(IngestOptions(), {"window": [1]})
     with pytest.raises(ConfigurationError, match="chunking"):
         configuration_grid(IngestOptions(), {"chunking": ["early"]})
+
+
+def test_sentence_configurations_ignore_the_token_overlap_axis() -> None:
+    grid = configuration_grid(
+        IngestOptions(chunking="fixed"),
+        {"chunker": ["token", "sentence"], "chunk_size": [128], "chunk_overlap": [0, 16]},
+    )
+
+    described = [describe(options) for options in grid]
+    assert [label(config) for config in described] == [
+        "fixed token 128/0",
+        "fixed token 128/16",
+        "fixed sentence 128",
+    ]
+    assert described[2]["chunk_overlap"] is None and described[2]["sentence_overlap"] == 0
+    assert described[0]["sentence_overlap"] is None and described[0]["max_sentences"] is None
