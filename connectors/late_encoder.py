@@ -34,10 +34,10 @@ class LateChunkingEncoder:
     """Embeds chunks in the context of their whole document (late chunking), window by window.
 
     ``window`` is the model input per pass, special tokens included (default: the input length
-    the model is configured for in sentence-transformers, 256 for MiniLM, which was trained on
-    it; at most the model's position limit); consecutive windows share ``overlap`` tokens of
-    context (default 32: on the evaluation set, overlap gave each window's first tokens the left
-    context they lacked, +4 to +7 points of nDCG@10 over no overlap). Windows of
+    the model is configured for in sentence-transformers, 256 for MiniLM; at most the model's
+    position limit); consecutive windows share ``overlap`` tokens of context (default 32: it gives
+    each window's first tokens the left context they lack; on the Debian FAQ evaluation set, +3.8
+    to +7.2 points of passage nDCG@10 over no overlap at W=256). Windows of
     all documents in a call are sorted by length and run in padded batches of ``batch_size``,
     so memory is bounded by ``batch_size × window`` whatever the document length. Queries are
     embedded as usual, by the same model.

@@ -401,7 +401,7 @@ def test_encode_chunks_many_matches_per_document_reference(reference, make_encod
 
 
 def test_defaults_are_the_configured_input_length_with_32_tokens_of_overlap(reference, make_encoder):
-    """The default window is the 256 tokens MiniLM is configured (and was trained) for; ω is 32."""
+    """The default window is the 256 tokens MiniLM is configured for in sentence-transformers; ω is 32."""
     tokenizer, _ = reference
     text = "\n\n".join(LONG_PARAGRAPHS[:2])
     assert 256 < len(tokenize(tokenizer, text)[0]) < 510  # one window at 512, two at 256
