@@ -263,7 +263,7 @@ class Evaluation:
     def _parse_all(self, options: IngestOptions, tell: Callable[[str, Progress | None], None]) -> Parser:
         """Parse every document not parsed yet, so ingest timings leave parsing out."""
         parser, source = _ParseOnce(build_parser(options), self._parsed), self._source(options)
-        items = list(source.items())
+        items = [item for item in source.items() if not parser.knows(item)]
         for number, item in enumerate(items, start=1):
             tell(
                 "parse",
@@ -299,6 +299,10 @@ class _ParseOnce:
     @property
     def settings(self) -> str:
         return self.parser.settings
+
+    def knows(self, item: SourceItem) -> bool:
+        """Whether ``item`` was parsed already (successfully or not)."""
+        return (item.uri, self.parser.settings) in self.memo
 
     def parse(self, item: SourceItem, data: bytes) -> Document:
         key = (item.uri, self.parser.settings)
