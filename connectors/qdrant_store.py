@@ -149,17 +149,14 @@ class QdrantStore:
         response = self._call(
             lambda: self.client.query_points(
                 collection,
-                query=np.asarray(vector, dtype=np.float32).tolist(),
+                query=_query_vector(vector),
                 using=DENSE,
                 limit=k,
                 query_filter=_filter(filters) if filters else None,
                 with_payload=True,
             )
         )
-        return [
-            SearchHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for p in response.points
-        ]
+        return [_hit(point) for point in response.points]
 
     def search_documents(
         self,
@@ -173,7 +170,7 @@ class QdrantStore:
             lambda: self.client.query_points_groups(
                 collection,
                 group_by="document_id",
-                query=np.asarray(vector, dtype=np.float32).tolist(),
+                query=_query_vector(vector),
                 using=DENSE,
                 limit=k,
                 group_size=1,
@@ -181,11 +178,7 @@ class QdrantStore:
                 with_payload=True,
             )
         )
-        return [
-            SearchHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for group in response.groups
-            for p in group.hits[:1]
-        ]
+        return [_hit(group.hits[0]) for group in response.groups if group.hits]
 
     def drop_collection(self, collection: str) -> None:
         """Delete a collection and everything in it (nothing happens if it does not exist)."""
@@ -272,6 +265,15 @@ def _as_store_error(error: BaseException) -> StoreError:
     if isinstance(error, StoreError):
         return error
     return StoreError(f"{type(error).__name__}: {error}")
+
+
+def _query_vector(vector: np.ndarray) -> list[float]:
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _hit(point: Any) -> SearchHit:
+    """A search hit from one of qdrant-client's scored points."""
+    return SearchHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
 
 
 def _point_struct(point: Point) -> Any:
