@@ -28,20 +28,11 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
     if not enabled or not err_console.is_terminal:
         yield None
         return
-    columns = (
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}", style="dim"),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with _progress() as bar:
         task = bar.add_task("ingest", total=None, current="")
 
         def update(event: IngestProgress) -> None:
-            name = event.source.rsplit("/", 1)[-1]
-            current = f"{event.status}: {name}" if name else event.status
-            bar.update(task, completed=event.seen, total=event.total, current=current)
+            bar.update(task, completed=event.seen, total=event.total, current=_current(event))
 
         yield update
 
@@ -52,6 +43,28 @@ def eval_progress_bar(enabled: bool) -> Iterator[Callable[[EvalProgress], None] 
     if not enabled or not err_console.is_terminal:
         yield None
         return
+    with _progress() as bar:
+        configs = bar.add_task("configurations", total=None, current="")
+        documents = bar.add_task("documents", total=None, current="")
+
+        def update(event: EvalProgress) -> None:
+            bar.update(configs, completed=event.index - 1, total=event.total, current=event.label)
+            if event.ingest is not None:
+                bar.update(
+                    documents,
+                    description=event.stage,
+                    completed=event.ingest.seen,
+                    total=event.ingest.total,
+                    current=_current(event.ingest),
+                )
+            else:
+                bar.update(documents, description=event.stage, current="")
+
+        yield update
+
+
+def _progress() -> Progress:
+    """Transient bars on stderr: description, bar, done/total, elapsed time, current document."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -59,25 +72,13 @@ def eval_progress_bar(enabled: bool) -> Iterator[Callable[[EvalProgress], None] 
         TimeElapsedColumn(),
         TextColumn("{task.fields[current]}", style="dim"),
     )
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        configs = bar.add_task("configurations", total=None, current="")
-        documents = bar.add_task("documents", total=None, current="")
+    return Progress(*columns, console=err_console, transient=True)
 
-        def update(event: EvalProgress) -> None:
-            bar.update(configs, completed=event.index - 1, total=event.total, current=event.label)
-            if event.ingest is not None:
-                name = event.ingest.source.rsplit("/", 1)[-1]
-                bar.update(
-                    documents,
-                    description=event.stage,
-                    completed=event.ingest.seen,
-                    total=event.ingest.total,
-                    current=f"{event.ingest.status}: {name}" if name else event.ingest.status,
-                )
-            else:
-                bar.update(documents, description=event.stage, current="")
 
-        yield update
+def _current(event: IngestProgress) -> str:
+    """``status: file name`` of an ingest event (the status alone before the first document)."""
+    name = event.source.rsplit("/", 1)[-1]
+    return f"{event.status}: {name}" if name else event.status
 
 
 def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
