@@ -46,6 +46,13 @@ CollectionOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+ModelOption = Annotated[str, typer.Option(help="sentence-transformers model name or folder.")]
+MaxSentencesOption = Annotated[
+    int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
+]
+SentenceOverlapOption = Annotated[
+    int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
+]
 TrustOption = Annotated[
     bool,
     typer.Option(
@@ -73,19 +80,15 @@ def ingest(
     chunk_overlap: Annotated[
         int, typer.Option(help="token chunker: tokens shared by consecutive chunks.")
     ] = _DEFAULTS.chunk_overlap,
-    max_sentences: Annotated[
-        int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
-    ] = None,
-    sentence_overlap: Annotated[
-        int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
-    ] = _DEFAULTS.sentence_overlap,
+    max_sentences: MaxSentencesOption = None,
+    sentence_overlap: SentenceOverlapOption = _DEFAULTS.sentence_overlap,
     tokenizer: Annotated[
         str, typer.Option(help="Counts chunk sizes: tiktoken (cl100k_base), tiktoken:<encoding>, or model.")
     ] = _DEFAULTS.tokenizer,
     boundaries: Annotated[
         str, typer.Option(help="Cut between words, prefer element ends, or never cross sections.")
     ] = _DEFAULTS.boundaries,
-    model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    model: ModelOption = _DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     late_window: Annotated[
         int | None,
@@ -208,12 +211,8 @@ def evaluate(
     chunk_overlap: Annotated[str, typer.Option(help="Comma-separated overlaps (token chunker).")] = str(
         _DEFAULTS.chunk_overlap
     ),
-    max_sentences: Annotated[
-        int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
-    ] = None,
-    sentence_overlap: Annotated[
-        int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
-    ] = _DEFAULTS.sentence_overlap,
+    max_sentences: MaxSentencesOption = None,
+    sentence_overlap: SentenceOverlapOption = _DEFAULTS.sentence_overlap,
     late_window: Annotated[
         str, typer.Option(help="Comma-separated late windows [default: the model's].")
     ] = "",
@@ -222,7 +221,7 @@ def evaluate(
     ),
     tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = _DEFAULTS.tokenizer,
     boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = _DEFAULTS.boundaries,
-    model: Annotated[str, typer.Option(help="sentence-transformers model name or folder.")] = _DEFAULTS.model,
+    model: ModelOption = _DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     store: Annotated[
