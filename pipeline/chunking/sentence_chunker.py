@@ -46,8 +46,8 @@ class SentenceChunker:
         boundaries: SentenceBoundaries = "elements",
         limit: TokenLimit | None = None,
     ) -> None:
-        if chunk_size < 8:
-            raise ConfigurationError(f"chunk_size ({chunk_size}) must be >= 8")
+        # Cuts sentences longer than the budgets; validates chunk_size and limit for both chunkers.
+        self._windows = TokenChunker(tokenizer, chunk_size, 0, "words", limit)
         if max_sentences is not None and max_sentences < 1:
             raise ConfigurationError(f"max_sentences ({max_sentences}) must be >= 1 or None")
         if overlap_sentences < 0:
@@ -58,15 +58,12 @@ class SentenceChunker:
             )
         if boundaries not in SENTENCE_BOUNDARIES:
             raise ConfigurationError(f"boundaries ({boundaries!r}) must be one of {SENTENCE_BOUNDARIES}")
-        if limit is not None and limit.max_tokens < 8:
-            raise ConfigurationError(f"limit.max_tokens ({limit.max_tokens}) must be >= 8")
         self.tokenizer = tokenizer
         self.chunk_size = chunk_size
         self.max_sentences = max_sentences
         self.overlap_sentences = overlap_sentences
         self.boundaries = boundaries
         self.limit = limit
-        self._windows = TokenChunker(tokenizer, chunk_size, 0, "words", limit)
 
     @property
     def config(self) -> dict[str, Any]:
