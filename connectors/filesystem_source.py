@@ -36,6 +36,8 @@ class FileSystemSource:
     (globs match the path relative to the folder, or the bare file name); hidden files and
     folders are skipped. Symbolic links are followed only when they point inside the folder,
     and each folder is visited once, so link loops end. Files given directly are always taken.
+    ``covers(uri)`` tells whether a stored document lies within these paths, for pruning: a
+    folder that could not be listed covers nothing, so its documents are never pruned.
 
     Example::
 
@@ -61,8 +63,10 @@ class FileSystemSource:
         self.exclude = tuple(exclude)
         self.recursive = recursive
         self.max_bytes = max_bytes
+        self._unlisted: set[Path] = set()
 
     def items(self) -> Iterator[SourceItem]:
+        self._unlisted.clear()
         seen: set[Path] = set()
         for path in self.paths:
             if not path.exists():
@@ -73,6 +77,19 @@ class FileSystemSource:
                 if real not in seen:  # the same file through another path or link is taken once
                     seen.add(real)
                     yield SourceItem(uri=os.path.normpath(file), name=file.name, size=_size(file))
+
+    def covers(self, uri: str) -> bool:
+        """Whether ``uri`` is one of the given files or lies in a given folder that was listed."""
+        path = Path(uri)
+        if any(_inside(path, folder) for folder in self._unlisted):
+            return False
+        for given in self.paths:
+            if given.is_dir():
+                if _inside(path, given.resolve()):
+                    return True
+            elif path == Path(os.path.normpath(given.absolute())):
+                return True
+        return False
 
     def read(self, item: SourceItem) -> bytes:
         path = Path(item.uri)
@@ -106,7 +123,11 @@ class FileSystemSource:
                 continue
             visited.add(folder)
             subfolders: list[Path] = []
-            for entry in _sorted_entries(folder):
+            entries = _sorted_entries(folder)
+            if entries is None:
+                self._unlisted.add(folder)
+                continue
+            for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 target = entry.resolve() if entry.is_symlink() else entry
@@ -130,12 +151,13 @@ def _matches(relative: Path, globs: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(posix, glob.lower()) or fnmatch.fnmatch(name, glob.lower()) for glob in globs)
 
 
-def _sorted_entries(folder: Path) -> list[Path]:
+def _sorted_entries(folder: Path) -> list[Path] | None:
+    """The folder's entries by name, or ``None`` when it cannot be listed."""
     try:
         return sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError as error:
         logger.warning("cannot list %s: %s", folder, error)
-        return []
+        return None
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -40,6 +40,10 @@ class JsonlCorpusSource:
                     yield SourceItem(uri=f"{self.path}#{doc_id}", name=f"{doc_id}.txt", size=len(line))
                 offset += len(line)
 
+    def covers(self, uri: str) -> bool:
+        """Whether ``uri`` names a record of this corpus file."""
+        return uri.startswith(f"{self.path}#")
+
     def read(self, item: SourceItem) -> bytes:
         doc_id = item.uri.rpartition("#")[2]
         if doc_id not in self._offsets:

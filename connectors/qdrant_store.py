@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,6 +17,7 @@ from pipeline.errors import (
     StoreUnavailableError,
 )
 from pipeline.fingerprint import Fingerprint
+from pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
 from pipeline.points import Point
 from pipeline.types import SearchHit
 
@@ -33,7 +34,8 @@ class QdrantStore:
 
     ``location`` is a folder (embedded local mode, one process at a time), ``":memory:"``, or an
     ``http(s)://`` URL of a Qdrant server or cluster (``api_key`` for Qdrant Cloud). Writes go in
-    batches of ``batch_size`` points; transient server errors are retried with backoff.
+    batches of ``batch_size`` points and are read back in pages of ``scroll_page``; transient
+    server errors are retried with backoff.
 
     Example::
 
@@ -51,17 +53,21 @@ class QdrantStore:
         batch_size: int = 128,
         retries: int = 4,
         prefer_grpc: bool = False,
+        scroll_page: int = 4096,
     ) -> None:
         if not location:
             raise ConfigurationError("location is empty: give a folder, ':memory:' or an http(s) URL")
-        if batch_size < 1:
-            raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
+        if batch_size < 1 or scroll_page < 1:
+            raise ConfigurationError(
+                f"batch_size ({batch_size}) and scroll_page ({scroll_page}) must be >= 1"
+            )
         self.location = location
         self.api_key = api_key
         self.timeout = timeout
         self.batch_size = batch_size
         self.retries = max(0, retries)
         self.prefer_grpc = prefer_grpc
+        self.scroll_page = scroll_page
         self._client: Any = None
 
     @property
@@ -123,21 +129,15 @@ class QdrantStore:
     def delete_document(self, collection: str, document_id: str) -> None:
         self.replace_document(collection, document_id, [])
 
-    def stored_hashes(self, collection: str, document_ids: Sequence[str]) -> dict[str, str]:
-        hashes: dict[str, str] = {}
-        for document_id in document_ids:
-            records, _ = self._call(
-                lambda document_id=document_id: self.client.scroll(
-                    collection,
-                    scroll_filter=_filter({"document_id": document_id}),
-                    limit=1,
-                    with_payload=["content_hash"],
-                    with_vectors=False,
-                )
-            )
-            if records:
-                hashes[document_id] = str(records[0].payload.get("content_hash", ""))
-        return hashes
+    def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
+        """Every document in the collection with its points counted per version."""
+        return summarize(self._payloads(collection, MANIFEST_FIELDS))
+
+    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
+        """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
+        self._call(
+            lambda: self.client.update_collection(collection, metadata={METADATA_KEY: fingerprint.to_dict()})
+        )
 
     def search(
         self,
@@ -193,6 +193,24 @@ class QdrantStore:
         """How many distinct documents the collection holds."""
         facets = self._call(lambda: self.client.facet(collection, key="document_id", limit=10**9, exact=True))
         return len(facets.hits)
+
+    def _payloads(self, collection: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The ``fields`` of every point's payload, page by page."""
+        offset = None
+        while True:
+            records, offset = self._call(
+                lambda offset=offset: self.client.scroll(
+                    collection,
+                    limit=self.scroll_page,
+                    offset=offset,
+                    with_payload=list(fields),
+                    with_vectors=False,
+                )
+            )
+            for record in records:
+                yield record.payload or {}
+            if offset is None:
+                return
 
     def _create(self, collection: str, fingerprint: Fingerprint) -> None:
         from qdrant_client import models

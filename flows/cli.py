@@ -108,9 +108,20 @@ def ingest(
     max_bytes: Annotated[
         int, typer.Option(help="Files larger than this fail with an error.")
     ] = _DEFAULTS.max_bytes,
+    prune: Annotated[
+        bool,
+        typer.Option(help="Delete stored documents under the given paths that are no longer there."),
+    ] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option(help="Rebuild every document, also to change the collection's chunking options."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Parse, chunk, embed and store documents. Exit 0: all indexed; 2: some failed; 1: fatal error."""
+    """Parse, chunk, embed and store documents; unchanged ones are skipped.
+
+    Exit 0: all indexed; 2: some failed (the rest is indexed); 1: fatal error.
+    """
     options = _validated(
         chunking=chunking,
         chunker=chunker,
@@ -127,6 +138,8 @@ def ingest(
         include=tuple(include) if include else _DEFAULTS.include,
         exclude=tuple(exclude or ()),
         max_bytes=max_bytes,
+        prune=prune,
+        reindex=reindex,
     )
     settings = Settings()
     collection = collection or settings.collection
@@ -141,6 +154,8 @@ def ingest(
             collection,
             batch_chunks=options.batch_chunks,
             skip_unchanged=options.skip_unchanged,
+            prune=options.prune,
+            reindex=options.reindex,
             progress=progress,
         )
     if as_json:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -77,7 +78,7 @@ def _progress() -> Progress:
 
 def _current(event: IngestProgress) -> str:
     """``status: file name`` of an ingest event (the status alone before the first document)."""
-    name = event.source.rsplit("/", 1)[-1]
+    name = escape(printable(event.source.rsplit("/", 1)[-1]))
     return f"{event.status}: {name}" if name else event.status
 
 
@@ -109,7 +110,8 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     for row in rows:
         for failure in row.failures:
             err_console.print(
-                f"[red]failed[/red] ({label(row.config)}) {failure.source} [{failure.stage}]: {failure.error}"
+                f"[red]failed[/red] ({escape(label(row.config))}) {escape(printable(failure.source))} "
+                f"\\[{failure.stage}]: {escape(failure.error)}"
             )
 
 
@@ -122,7 +124,18 @@ def print_report(report: RunReport, collection: str, store: str) -> None:
     table.add_row("seconds", f"{report.seconds:.1f}")
     out_console.print(table)
     for failure in report.errors:
-        err_console.print(f"[red]failed[/red] {failure.source} [{failure.stage}]: {failure.error}")
+        where = escape(printable(failure.source))
+        err_console.print(f"[red]failed[/red] {where} \\[{failure.stage}]: {escape(failure.error)}")
+    if report.outdated:
+        err_console.print(
+            f"{report.outdated} documents of other sources in {collection!r} were built with other "
+            "options or left incomplete: ingest their sources again to bring them up to date."
+        )
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name, ...) shown as escapes."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def print_hits(hits: Sequence[SearchHit]) -> None:

@@ -53,6 +53,8 @@ class IngestOptions(BaseModel):
     pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
+    prune: bool = False
+    reindex: bool = False
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,11 @@ class Fingerprint:
     model: str
     dimension: int
     chunking: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """A short stable hash of the whole fingerprint, stored with every point it made."""
+        return hashlib.sha256(_canonical(self.to_dict()).encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "dimension": self.dimension, "chunking": dict(self.chunking)}
@@ -47,7 +53,8 @@ class Fingerprint:
             raise FingerprintMismatchError(
                 f"the collection was chunked with {_canonical(stored.chunking)}; "
                 f"this pipeline chunks with {_canonical(self.chunking)}. "
-                "Use the same chunking options, or another collection."
+                "Use the same chunking options, another collection, or reindex to rebuild this one "
+                "with the new options (`chunkwise ingest --reindex`)."
             )
 
 

@@ -13,9 +13,13 @@ def document_id(source: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"document:{source}"))
 
 
-def chunk_id(document_id: str, start: int, end: int) -> str:
-    """Id of the chunk covering ``[start, end)`` of a document's text: a UUID Qdrant accepts."""
-    return str(uuid.uuid5(_NAMESPACE, f"chunk:{document_id}:{start}:{end}"))
+def chunk_id(document_id: str, content_hash: str, start: int, end: int) -> str:
+    """Id of the chunk covering ``[start, end)`` of one version of a document: a UUID Qdrant accepts.
+
+    The content hash is part of the id, so a new version of a document never overwrites the
+    points of the previous one: they stay whole until the new version is completely written.
+    """
+    return str(uuid.uuid5(_NAMESPACE, f"chunk:{document_id}:{content_hash}:{start}:{end}"))
 
 
 def content_hash(data: bytes, settings: str = "") -> str:

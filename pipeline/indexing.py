@@ -6,14 +6,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from pipeline.embedding import ChunkEmbedder, as_embedder
-from pipeline.errors import DocumentError, ParseError, StoreError
+from pipeline.errors import ConfigurationError, DocumentError, ParseError, StoreError
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import content_hash, document_id
+from pipeline.manifest import StoredDocument
 from pipeline.points import Point, chunk_payload
-from pipeline.protocols import Chunker, Encoder, Parser, Source, VectorStore
+from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, VectorStore
 from pipeline.report import RunReport
 from pipeline.source import SourceItem
 from pipeline.types import Chunk, Document
@@ -25,7 +26,7 @@ ProgressCallback = Callable[["Progress"], None]
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """One step of a run: ``source`` reached ``status`` (parsed, unchanged, failed, indexed).
+    """One step of a run: ``source`` reached ``status`` (parsed, unchanged, failed, indexed, deleted).
 
     ``seen`` documents of ``total`` have been read so far, and ``done`` are finished (indexed,
     unchanged or failed); parsed documents wait for their batch to be embedded and written.
@@ -63,6 +64,8 @@ def index_documents(
     *,
     batch_chunks: int = 512,
     skip_unchanged: bool = True,
+    prune: bool = False,
+    reindex: bool = False,
     progress: ProgressCallback | None = None,
 ) -> RunReport:
     """Index every document ``source`` lists into ``collection`` and report what happened.
@@ -72,14 +75,22 @@ def index_documents(
     fails to read, parse, chunk or embed gets an entry in ``report.errors``; the others go on.
     ``encoder`` is an :class:`Encoder` (each chunk embedded alone) or a :class:`ChunkEmbedder`
     such as a late-chunking encoder (chunks pooled from their document's token vectors).
-    A store failure raises :class:`~pipeline.errors.StoreError` after what was written stays.
+
+    A document stored whole from the same bytes by the same pipeline is skipped before it is
+    parsed (``unchanged``); any other is rewritten: its new points first, then its old ones
+    deleted, so it is never missing and a run killed at any point is completed by the next.
+    ``prune`` deletes stored documents the source covers (:class:`ScopedSource`) but no longer
+    lists. A collection chunked another way is refused unless ``reindex``, which re-stamps it
+    and rebuilds every listed document; another model or dimension is always refused.
+    A store failure raises :class:`~pipeline.errors.StoreError`; what was written stays.
 
     Example::
 
         report = index_documents(FileSystemSource(["docs/"]), UnstructuredParser(),
                                  chunker, encoder, QdrantStore(".chunkwise/qdrant"), "docs")
     """
-    run = _Run(parser, chunker, encoder, store, collection, batch_chunks, skip_unchanged, progress)
+    run = _Run(parser, chunker, encoder, store, collection, batch_chunks, progress)
+    run.skip_unchanged, run.prune, run.reindex = skip_unchanged and not reindex, prune, reindex
     return run.execute(source)
 
 
@@ -94,14 +105,13 @@ class _Run:
         store: VectorStore,
         collection: str,
         batch_chunks: int,
-        skip_unchanged: bool,
         progress: ProgressCallback | None,
     ) -> None:
         self.parser, self.chunker, self.store = parser, chunker, store
         self.embedder = as_embedder(encoder)
         self.collection = collection
         self.batch_chunks = max(1, batch_chunks)
-        self.skip_unchanged = skip_unchanged
+        self.skip_unchanged, self.prune, self.reindex = True, False, False
         self.progress = progress
         self.report = RunReport()
         self.pending: list[_Parsed] = []
@@ -109,29 +119,62 @@ class _Run:
 
     def execute(self, source: Source) -> RunReport:
         started = time.perf_counter()
+        if self.prune and not isinstance(source, ScopedSource):
+            raise ConfigurationError(
+                f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
+            )
         self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker)
-        self.store.ensure_collection(self.collection, self.fingerprint)
+        self._open_collection()
+        stored = self.store.stored_documents(self.collection)
         items = list(source.items())
         self.total = len(items)
         self._tell("", "started")
+        listed: set[str] = set()
         for item in items:
             self.report.seen += 1
-            parsed = self._prepare(source, item)
+            listed.add(document_id(item.uri))
+            parsed = self._prepare(source, item, stored.get(document_id(item.uri)))
             if parsed is not None:
                 self.pending.append(parsed)
                 if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
                     self._flush()
         self._flush()
+        unlisted = [document for key, document in stored.items() if key not in listed]
+        if self.prune:
+            unlisted = self._prune(cast(ScopedSource, source), unlisted)
+        self.report.outdated = sum(not d.built_by(self.fingerprint.digest) for d in unlisted)
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _prepare(self, source: Source, item: SourceItem) -> _Parsed | None:
+    def _open_collection(self) -> None:
+        """Create the collection, or check it was built the same way (re-stamp it to reindex)."""
+        if self.reindex:
+            stored = self.store.fingerprint(self.collection)
+            if stored is not None and stored.digest != self.fingerprint.digest:
+                self.fingerprint.check_compatible(stored, allow_chunking_change=True)
+                self.store.set_fingerprint(self.collection, self.fingerprint)
+                logger.info("reindexing %s with %s", self.collection, self.fingerprint.chunking)
+        self.store.ensure_collection(self.collection, self.fingerprint)
+
+    def _prune(self, source: ScopedSource, unlisted: list[StoredDocument]) -> list[StoredDocument]:
+        """Delete the stored documents ``source`` covers; return the others."""
+        kept = []
+        for document in unlisted:
+            if source.covers(document.source):
+                self.store.delete_document(self.collection, document.document_id)
+                self.report.deleted += 1
+                self._tell(document.source, "deleted")
+            else:
+                kept.append(document)
+        return kept
+
+    def _prepare(self, source: Source, item: SourceItem, stored: StoredDocument | None) -> _Parsed | None:
         """Read, parse and chunk one document; ``None`` when it failed or is unchanged."""
         stage = "read"
         try:
             data = source.read(item)
             digest = content_hash(data, self.parser.settings)
-            if self.skip_unchanged and self._is_unchanged(item, digest):
+            if self.skip_unchanged and stored and stored.is_current(digest, self.fingerprint.digest):
                 self.report.unchanged += 1
                 self._tell(item.uri, "unchanged")
                 return None
@@ -149,10 +192,6 @@ class _Run:
             self._fail(item.uri, stage, error)
             return None
         return _Parsed(document, chunks)
-
-    def _is_unchanged(self, item: SourceItem, digest: str) -> bool:
-        stored = self.store.stored_hashes(self.collection, [document_id(item.uri)])
-        return stored.get(document_id(item.uri)) == digest
 
     def _flush(self) -> None:
         """Embed every pending chunk together, then write each document's points."""
@@ -177,9 +216,9 @@ class _Run:
         self._write(parsed, vectors)
 
     def _write(self, parsed: _Parsed, vectors: Sequence[Any]) -> None:
-        document = parsed.document
+        document, count = parsed.document, len(parsed.chunks)
         points = [
-            Point(id=chunk.id, vector=vector, payload=chunk_payload(document, chunk, self.fingerprint))
+            Point(id=chunk.id, vector=vector, payload=chunk_payload(document, chunk, self.fingerprint, count))
             for chunk, vector in zip(parsed.chunks, vectors, strict=True)
         ]
         self.store.replace_document(self.collection, document.id, points)

@@ -20,18 +20,22 @@ class Point:
     payload: dict[str, Any]
 
 
-def chunk_payload(document: Document, chunk: Chunk, fingerprint: Fingerprint) -> dict[str, Any]:
+def chunk_payload(
+    document: Document, chunk: Chunk, fingerprint: Fingerprint, chunk_count: int
+) -> dict[str, Any]:
     """The payload stored with a chunk's vector.
 
-    Keys: ``text``, ``document_id``, ``source``, ``chunk_index``, ``start``, ``end``,
-    ``token_count``, ``element_kinds``, ``pages``, ``section``, ``content_hash``, ``encoder``,
-    ``pipeline`` (the fingerprint), plus the document's metadata under ``metadata``.
+    Keys: ``text``, ``document_id``, ``source``, ``chunk_index``, ``chunk_count`` (chunks of
+    this version of the document), ``start``, ``end``, ``token_count``, ``element_kinds``,
+    ``pages``, ``section``, ``content_hash``, ``encoder``, ``pipeline`` (the fingerprint) and
+    ``fingerprint`` (its digest), plus the document's metadata under ``metadata``.
     """
     return {
         "text": chunk.text,
         "document_id": document.id,
         "source": document.source,
         "chunk_index": chunk.index,
+        "chunk_count": chunk_count,
         "start": chunk.start,
         "end": chunk.end,
         "token_count": chunk.token_count,
@@ -41,5 +45,6 @@ def chunk_payload(document: Document, chunk: Chunk, fingerprint: Fingerprint) ->
         "content_hash": document.content_hash,
         "encoder": fingerprint.model,
         "pipeline": fingerprint.to_dict(),
+        "fingerprint": fingerprint.digest,
         "metadata": dict(document.metadata),
     }

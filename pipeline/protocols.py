@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.fingerprint import Fingerprint
+from pipeline.manifest import StoredDocument
 from pipeline.points import Point
 from pipeline.source import SourceItem
 from pipeline.types import Chunk, Document, EncoderSpec, SearchHit
@@ -23,6 +24,15 @@ class Source(Protocol):
     def items(self) -> Iterable[SourceItem]: ...
 
     def read(self, item: SourceItem) -> bytes: ...
+
+
+@runtime_checkable
+class ScopedSource(Source, Protocol):
+    """A source that can tell which stored documents it is responsible for (needed to prune)."""
+
+    def covers(self, uri: str) -> bool:
+        """Whether a document at ``uri`` would be listed by this source if it still existed."""
+        ...
 
 
 @runtime_checkable
@@ -94,8 +104,10 @@ class VectorStore(Protocol):
 
     def delete_document(self, collection: str, document_id: str) -> None: ...
 
-    def stored_hashes(self, collection: str, document_ids: Sequence[str]) -> dict[str, str]:
-        """The content hash each of these documents was indexed with, if it is in the collection."""
+    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None: ...
+
+    def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
+        """Every document in the collection, with its points counted per version."""
         ...
 
     def search(

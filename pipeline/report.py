@@ -26,6 +26,9 @@ class DocumentFailure:
 class RunReport:
     """Counts and failures of one ingest run.
 
+    ``deleted`` documents were pruned; ``outdated`` ones stay in the collection, out of this
+    run's sources, built by another pipeline configuration (or left incomplete by a crash).
+
     Example::
 
         report = index_documents(source, parser, chunker, encoder, store, "docs")
@@ -36,6 +39,7 @@ class RunReport:
     indexed: int = 0
     unchanged: int = 0
     deleted: int = 0
+    outdated: int = 0
     chunks: int = 0
     tokens: int = 0
     seconds: float = 0.0
@@ -62,6 +66,7 @@ class RunReport:
                 "unchanged": self.unchanged,
                 "failed": self.failed,
                 "deleted": self.deleted,
+                "outdated": self.outdated,
             },
             "chunks": self.chunks,
             "errors": [failure.to_dict() for failure in self.errors],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -45,3 +46,34 @@ def model_tokenizer(encoder):
 @pytest.fixture(scope="session")
 def sample_data() -> Path:
     return SAMPLE_DATA
+
+
+class CollectionState:
+    """Every point of a collection: its payload and vector, by id, to compare two builds."""
+
+    def __init__(self, store, collection: str) -> None:
+        self.points: dict[str, tuple[dict, np.ndarray]] = {}
+        offset = None
+        while True:
+            records, offset = store.client.scroll(
+                collection, limit=1024, offset=offset, with_payload=True, with_vectors=True
+            )
+            for record in records:
+                vector = np.asarray(record.vector["dense"], dtype=np.float32)
+                self.points[str(record.id)] = (record.payload, vector)
+            if offset is None:
+                break
+
+    def assert_same_as(self, clean: CollectionState) -> None:
+        """Same ids and payloads; vectors equal up to float noise (batches differ across runs)."""
+        assert self.points.keys() == clean.points.keys()
+        for point_id, (payload, vector) in self.points.items():
+            clean_payload, clean_vector = clean.points[point_id]
+            assert payload == clean_payload, point_id
+            np.testing.assert_allclose(vector, clean_vector, atol=2e-5, err_msg=point_id)
+
+
+@pytest.fixture(scope="session")
+def collection_state():
+    """``collection_state(store, collection)`` reads every point of a collection."""
+    return CollectionState

@@ -91,7 +91,7 @@ def make_chunk(
 ) -> Chunk:
     """A chunk of ``document.text[start:end]`` described by the elements it overlaps."""
     return Chunk(
-        id=chunk_id(document.id, start, end),
+        id=chunk_id(document.id, document.content_hash, start, end),
         document_id=document.id,
         index=index,
         text=document.text[start:end],

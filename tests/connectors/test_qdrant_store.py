@@ -14,7 +14,7 @@ from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 import connectors.qdrant_store as qdrant_store_module
-from connectors.qdrant_store import QdrantStore
+from connectors.qdrant_store import QdrantStore, _point_struct
 from pipeline.errors import (
     FingerprintMismatchError,
     StoreError,
@@ -71,7 +71,7 @@ def make_doc(source: str, chunks: int, seed: int, version: str = "v1", width: in
     for index in range(chunks):
         start, end = index * width, (index + 1) * width
         chunk = Chunk(
-            id=chunk_id(document.id, start, end),
+            id=chunk_id(document.id, document.content_hash, start, end),
             document_id=document.id,
             index=index,
             text=text[start:end],
@@ -81,7 +81,11 @@ def make_doc(source: str, chunks: int, seed: int, version: str = "v1", width: in
             metadata={"element_kinds": ["paragraph"], "pages": [], "section": "Intro"},
         )
         points.append(
-            Point(id=chunk.id, vector=vectors[index], payload=chunk_payload(document, chunk, FINGERPRINT))
+            Point(
+                id=chunk.id,
+                vector=vectors[index],
+                payload=chunk_payload(document, chunk, FINGERPRINT, chunks),
+            )
         )
     return StoredDoc(document, points)
 
@@ -208,19 +212,22 @@ def test_replace_document_in_several_batches() -> None:
 
 def test_replace_with_fewer_points_removes_stale_ones_of_that_document_only(filled) -> None:
     store, a, b, c = filled
-    # Same spans for the first two chunks (same ids, new payload), the other two disappear.
-    new_a = make_doc("/docs/a.md", chunks=2, seed=11, version="v2")
-    assert new_a.point_ids < a.point_ids
+    # The first two points are rewritten under their ids (as when a crashed write is redone),
+    # the other two disappear.
+    vectors = unit_vectors(2, seed=11)
+    rewritten = [
+        Point(id=point.id, vector=vector, payload={**point.payload, "text": f"rewritten {i}"})
+        for i, (point, vector) in enumerate(zip(a.points[:2], vectors, strict=True))
+    ]
 
-    store.replace_document(COLLECTION, a.id, new_a.points)
+    store.replace_document(COLLECTION, a.id, rewritten)
 
     assert store.count(COLLECTION, {"document_id": a.id}) == 2
     assert store.count(COLLECTION) == 2 + 3 + 2
-    assert all_ids(store) == new_a.point_ids | b.point_ids | c.point_ids
-    hits = store.search(COLLECTION, new_a.points[0].vector, k=1)
-    assert hits[0].id == new_a.points[0].id
-    assert hits[0].payload["text"] == new_a.points[0].payload["text"]
-    assert hits[0].payload["content_hash"] == new_a.document.content_hash
+    assert all_ids(store) == {p.id for p in rewritten} | b.point_ids | c.point_ids
+    hits = store.search(COLLECTION, vectors[0], k=1)
+    assert hits[0].id == rewritten[0].id
+    assert hits[0].payload["text"] == "rewritten 0"
 
 
 def test_replace_with_entirely_new_ids_removes_all_old_points(filled) -> None:
@@ -254,17 +261,23 @@ def test_delete_unknown_document_changes_nothing(filled) -> None:
     assert store.count(COLLECTION) == 9
 
 
-def test_stored_hashes_of_present_documents_only(filled) -> None:
-    store, a, _b, c = filled
-    absent = document_id("/docs/absent.md")
+def test_stored_documents_count_each_documents_points_by_version(filled) -> None:
+    store, a, b, c = filled
 
-    hashes = store.stored_hashes(COLLECTION, [a.id, absent, c.id])
+    stored = store.stored_documents(COLLECTION)
 
-    assert hashes == {a.id: a.document.content_hash, c.id: c.document.content_hash}
-    assert store.stored_hashes(COLLECTION, []) == {}
+    assert set(stored) == {a.id, b.id, c.id}
+    for doc in (a, b, c):
+        entry = stored[doc.id]
+        assert entry.source == doc.document.source
+        assert entry.is_current(doc.document.content_hash, FINGERPRINT.digest)
+        [version] = entry.points
+        assert entry.points[version] == len(doc.points) == version.chunk_count
+    assert not stored[a.id].is_current(b.document.content_hash, FINGERPRINT.digest)
+    assert not stored[a.id].is_current(a.document.content_hash, "another pipeline")
 
 
-def test_stored_hashes_follow_replacement_and_deletion(filled) -> None:
+def test_stored_documents_follow_replacement_and_deletion(filled) -> None:
     store, a, b, _c = filled
     new_a = make_doc("/docs/a.md", chunks=1, seed=13, version="v2")
     assert new_a.document.content_hash != a.document.content_hash
@@ -272,7 +285,46 @@ def test_stored_hashes_follow_replacement_and_deletion(filled) -> None:
     store.replace_document(COLLECTION, a.id, new_a.points)
     store.delete_document(COLLECTION, b.id)
 
-    assert store.stored_hashes(COLLECTION, [a.id, b.id]) == {a.id: new_a.document.content_hash}
+    stored = store.stored_documents(COLLECTION)
+    assert b.id not in stored
+    assert stored[a.id].is_current(new_a.document.content_hash, FINGERPRINT.digest)
+
+
+def test_a_half_written_new_version_is_not_current(filled) -> None:
+    store, a, _b, _c = filled
+    new_a = make_doc("/docs/a.md", chunks=4, seed=13, version="v2")
+    store.client.upsert(COLLECTION, points=[_point_struct(p) for p in new_a.points[:2]], wait=True)
+
+    entry = store.stored_documents(COLLECTION)[a.id]
+
+    assert len(entry.points) == 2  # the old version, whole, and half of the new one
+    assert not entry.is_current(new_a.document.content_hash, FINGERPRINT.digest)
+    assert not entry.is_current(a.document.content_hash, FINGERPRINT.digest)
+
+
+def test_stored_documents_read_every_page(store: QdrantStore) -> None:
+    store.scroll_page = 3
+    store.ensure_collection(COLLECTION, FINGERPRINT)
+    docs = [make_doc(f"/docs/{i}.md", chunks=i + 1, seed=i) for i in range(4)]
+    for doc in docs:
+        store.replace_document(COLLECTION, doc.id, doc.points)
+
+    stored = store.stored_documents(COLLECTION)
+
+    assert {key: sum(entry.points.values()) for key, entry in stored.items()} == {
+        doc.id: len(doc.points) for doc in docs
+    }
+
+
+def test_set_fingerprint_restamps_the_collection_and_keeps_its_points(filled) -> None:
+    store, *_ = filled
+    rechunked = Fingerprint(model=FINGERPRINT.model, dimension=DIMENSION, chunking={"chunk_size": 64})
+
+    store.set_fingerprint(COLLECTION, rechunked)
+
+    assert store.fingerprint(COLLECTION) == rechunked
+    store.ensure_collection(COLLECTION, rechunked)
+    assert store.count(COLLECTION) == 9
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -415,7 +467,9 @@ def test_data_and_fingerprint_persist_after_close(disk_location: str) -> None:
         assert reopened.count(COLLECTION) == 3
         assert reopened.fingerprint(COLLECTION) == FINGERPRINT
         reopened.ensure_collection(COLLECTION, FINGERPRINT)
-        assert reopened.stored_hashes(COLLECTION, [doc.id]) == {doc.id: doc.document.content_hash}
+        assert reopened.stored_documents(COLLECTION)[doc.id].is_current(
+            doc.document.content_hash, FINGERPRINT.digest
+        )
         hits = reopened.search(COLLECTION, doc.points[2].vector, k=1)
         assert hits[0].id == doc.points[2].id
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -435,7 +489,7 @@ def test_second_store_on_the_same_folder_in_this_process_is_refused(disk_locatio
 
 SECOND_PROCESS = """
 import sys
-from connectors.qdrant_store import QdrantStore
+from connectors.qdrant_store import QdrantStore, _point_struct
 from pipeline.errors import StoreInUseError
 
 store = QdrantStore(sys.argv[1])

@@ -53,7 +53,14 @@ def test_ingest_indexes_every_sample_and_prints_the_report(sample_store, sample_
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"documents", "chunks", "errors", "seconds"}
-    assert report["documents"] == {"seen": 8, "indexed": 8, "unchanged": 0, "failed": 0, "deleted": 0}
+    assert report["documents"] == {
+        "seen": 8,
+        "indexed": 8,
+        "unchanged": 0,
+        "failed": 0,
+        "deleted": 0,
+        "outdated": 0,
+    }
     assert report["errors"] == [] and report["chunks"] > 100 and report["seconds"] > 0
 
 
@@ -118,6 +125,7 @@ def test_a_corrupt_file_exits_2_with_one_error_and_the_rest_indexed(tmp_path, sa
         "unchanged": 1,
         "failed": 1,
         "deleted": 0,
+        "outdated": 0,
     }
 
 

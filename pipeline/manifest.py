@@ -1,0 +1,71 @@
+"""What a collection holds for each document, read back from the points' payloads.
+
+Every point carries its document's id, source, content hash, pipeline fingerprint digest and
+chunk count. Summed up per document, they tell a complete document (all its points from one
+version, as many as that version has chunks) from what an interrupted write left behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MANIFEST_FIELDS = ("document_id", "source", "content_hash", "fingerprint", "chunk_count")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentVersion:
+    """One version of a document: its content, the pipeline that embedded it, its chunk count."""
+
+    content_hash: str
+    fingerprint: str
+    chunk_count: int
+
+
+@dataclass(slots=True)
+class StoredDocument:
+    """The points one document has in a collection, counted per version.
+
+    Example::
+
+        stored = store.stored_documents("docs")[document_id("/docs/faq.md")]
+        stored.is_current(content_hash, fingerprint.digest)   # False after a crash mid-write
+    """
+
+    document_id: str
+    source: str
+    points: Counter[DocumentVersion] = field(default_factory=Counter)
+
+    def is_current(self, content_hash: str, fingerprint: str) -> bool:
+        """Whether the document is stored whole, from this content and this pipeline only."""
+        if len(self.points) != 1:
+            return False
+        [(version, count)] = self.points.items()
+        return (
+            version.content_hash == content_hash
+            and version.fingerprint == fingerprint
+            and count == version.chunk_count
+        )
+
+    def built_by(self, fingerprint: str) -> bool:
+        """Whether every point of the document was made by the pipeline of this digest."""
+        return all(version.fingerprint == fingerprint for version in self.points)
+
+
+def summarize(payloads: Iterable[Mapping[str, Any]]) -> dict[str, StoredDocument]:
+    """Each document's points counted per version, from payloads holding ``MANIFEST_FIELDS``."""
+    documents: dict[str, StoredDocument] = {}
+    for payload in payloads:
+        document_id = str(payload.get("document_id", ""))
+        stored = documents.get(document_id)
+        if stored is None:
+            stored = documents[document_id] = StoredDocument(document_id, str(payload.get("source", "")))
+        version = DocumentVersion(
+            content_hash=str(payload.get("content_hash", "")),
+            fingerprint=str(payload.get("fingerprint", "")),
+            chunk_count=int(payload.get("chunk_count") or 0),
+        )
+        stored.points[version] += 1
+    return documents
