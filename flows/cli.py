@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from rich.markup import escape
 
 from flows import console
 from flows.components import (
@@ -326,6 +327,6 @@ def main() -> None:
     except click.Abort:
         sys.exit(130)
     except ChunkwiseError as error:
-        console.err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,13 +20,18 @@ from pipeline.types import EncoderSpec
 COLLECTION = "docs"
 
 
+def head(source: Path, target: Path, lines: int = 80) -> None:
+    """The first ``lines`` lines of a sample document (every test ingests several times)."""
+    target.write_text("".join(source.read_text().splitlines(keepends=True)[:lines]))
+
+
 @pytest.fixture
 def team(tmp_path, sample_data) -> Path:
     """A folder of two sample documents (one in a subfolder)."""
     folder = tmp_path / "team"
     (folder / "guides").mkdir(parents=True)
-    shutil.copy(sample_data / "git-bisect.txt", folder / "git-bisect.txt")
-    shutil.copy(sample_data / "nodejs-path.md", folder / "guides" / "nodejs-path.md")
+    head(sample_data / "git-bisect.txt", folder / "git-bisect.txt")
+    head(sample_data / "nodejs-path.md", folder / "guides" / "nodejs-path.md")
     return folder
 
 

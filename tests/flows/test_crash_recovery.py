@@ -1,0 +1,151 @@
+"""``chunkwise ingest`` killed with SIGKILL at several points, then run again: the collection must
+come out exactly as a clean build makes it (same point ids, payloads and vectors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connectors.qdrant_store import QdrantStore
+from flows.components import build_chunker, build_embedder, build_parser, build_source
+from flows.settings import IngestOptions
+from pipeline.indexing import index_documents
+
+HARNESS = Path(__file__).with_name("crashing_cli.py")
+COLLECTION = "docs"
+SAMPLES = {
+    "git-bisect.txt": "git-bisect.txt",
+    "nodejs-path.md": "guides/nodejs-path.md",
+    "nodejs-timers.md": "guides/nodejs-timers.md",
+    "python-sorting-howto.docx": "sorting.docx",
+}
+
+
+def chunkwise(*arguments: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHUNKWISE_BATCH": "4"}
+    if kill_at:
+        env["CHUNKWISE_KILL_AT"] = kill_at
+    return subprocess.run(
+        [sys.executable, str(HARNESS), *arguments], capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def ingest(folder: Path, store: Path, *options: str, kill_at: str | None = None) -> dict | None:
+    """Run an ingest; the report when it finished, ``None`` when it was killed as asked."""
+    result = chunkwise("ingest", str(folder), "--store", str(store), "--collection", COLLECTION,
+                       "--json", *options, kill_at=kill_at)  # fmt: skip
+    if kill_at:
+        assert result.returncode == -signal.SIGKILL, (result.returncode, result.stderr)
+        return None
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def make_corpus(folder: Path, sample_data: Path) -> Path:
+    for sample, target in SAMPLES.items():
+        path = folder / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".docx":
+            shutil.copy(sample_data / sample, path)
+        else:  # the first 80 lines: several chunks and batches each, quick to embed
+            path.write_text("".join((sample_data / sample).read_text().splitlines(keepends=True)[:80]))
+    return folder
+
+
+def edit(folder: Path) -> None:
+    """Version 2: one document edited, one removed, one added."""
+    bisect = folder / "git-bisect.txt"
+    bisect.write_text(bisect.read_text().replace("binary search", "bisection") + "\nA new closing line.\n")
+    (folder / "guides" / "nodejs-timers.md").unlink()
+    (folder / "notes.md").write_text("# Notes\n\nRelease notes are kept in the wiki, not in this folder.\n")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sample_data) -> tuple[Path, Path, Path]:
+    """A corpus ingested completely: its folder, a pristine copy of it, and the store."""
+    root = tmp_path_factory.mktemp("built")
+    corpus = make_corpus(root / "corpus", sample_data)
+    ingest(corpus, root / "store")
+    shutil.copytree(corpus, root / "pristine")
+    return corpus, root / "pristine", root / "store"
+
+
+@pytest.fixture
+def workspace(tmp_path, built) -> tuple[Path, Path]:
+    """The built corpus, restored to its first version, and a copy of its store."""
+    corpus, pristine, store = built
+    shutil.rmtree(corpus)
+    shutil.copytree(pristine, corpus)  # at the same path: the stored sources name it
+    shutil.copytree(store, tmp_path / "store")
+    return corpus, tmp_path / "store"
+
+
+def assert_same_as_clean_build(folder, store, encoder, collection_state, **options) -> None:
+    settings = IngestOptions(**options)
+    embedder = build_embedder(settings, encoder)
+    with QdrantStore(":memory:") as clean:
+        source, parser = build_source([str(folder)], settings), build_parser(settings)
+        index_documents(source, parser, build_chunker(settings, embedder), embedder, clean, COLLECTION)
+        expected, fingerprint = collection_state(clean, COLLECTION), clean.fingerprint(COLLECTION)
+    with QdrantStore(str(store)) as stored:
+        assert stored.fingerprint(COLLECTION) == fingerprint
+        collection_state(stored, COLLECTION).assert_same_as(expected)
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "create_collection:1:after",  # an empty collection, stamped with its fingerprint
+        "upsert:3:after",  # a document half written
+        "delete:1:before",  # a document whole, its stale points not cleared yet
+    ],
+)
+def test_a_first_ingest_killed_then_run_again_equals_a_clean_build(
+    tmp_path, sample_data, encoder, collection_state, kill_at
+):
+    corpus, store = make_corpus(tmp_path / "corpus", sample_data), tmp_path / "store"
+
+    ingest(corpus, store, kill_at=kill_at)
+    report = ingest(corpus, store)
+
+    assert report["documents"]["failed"] == 0
+    assert_same_as_clean_build(corpus, store, encoder, collection_state)
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "upsert:1:after",  # the edited document's new version partly written beside the old one
+        "delete:1:before",  # both versions of the edited document whole
+        "delete:3:before",  # everything written, the removed document not pruned yet
+    ],
+)
+def test_an_update_killed_then_run_again_equals_a_clean_build(workspace, encoder, collection_state, kill_at):
+    corpus, store = workspace
+    edit(corpus)
+
+    ingest(corpus, store, "--prune", kill_at=kill_at)
+    report = ingest(corpus, store, "--prune")
+
+    assert report["documents"]["failed"] == 0 and report["documents"]["outdated"] == 0
+    assert_same_as_clean_build(corpus, store, encoder, collection_state)
+
+
+def test_a_reindex_killed_then_run_again_without_the_flag_equals_a_clean_build(
+    workspace, encoder, collection_state
+):
+    corpus, store = workspace
+
+    ingest(corpus, store, "--chunk-size", "64", "--reindex", kill_at="upsert:2:after")
+    report = ingest(corpus, store, "--chunk-size", "64")
+
+    assert report["documents"]["unchanged"] + report["documents"]["indexed"] == len(SAMPLES)
+    assert report["documents"]["indexed"] > 0
+    assert_same_as_clean_build(corpus, store, encoder, collection_state, chunk_size=64)
