@@ -72,7 +72,7 @@ class UnstructuredParser:
         raw_elements = self._partition(item, data)
         text, elements = assemble(raw_elements, self.skipped_kinds)
         if not text.strip():
-            raise ParseError("no text could be extracted")
+            raise ParseError(_why_no_text(item, data))
         return Document(
             id="",
             source=item.uri,
@@ -128,7 +128,17 @@ def _partitioner(extension: str) -> Callable[..., Any]:
     return getattr(module, function_name)
 
 
+def _why_no_text(item: SourceItem, data: bytes) -> str:
+    if item.extension != ".pdf":
+        return "no text could be extracted"
+    if b"%%EOF" not in data[-4096:]:
+        return "no text could be extracted: the PDF is truncated or damaged (it has no end-of-file marker)"
+    return "no text could be extracted: the PDF has no text layer (scanned pages need OCR)"
+
+
 def _reason(error: BaseException) -> str:
+    if "Unable to determine file encoding" in str(error):
+        return "the text is in no encoding that could be detected (binary data?)"
     message = str(error).strip().splitlines()
     first = message[0][:300] if message else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

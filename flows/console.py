@@ -111,7 +111,8 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
         for failure in row.failures:
             err_console.print(
                 f"[red]failed[/red] ({escape(label(row.config))}) {escape(printable(failure.source))} "
-                f"\\[{failure.stage}]: {escape(failure.error)}"
+                f"\\[{failure.stage}]: {escape(failure.error)}",
+                soft_wrap=True,
             )
 
 
@@ -125,11 +126,14 @@ def print_report(report: RunReport, collection: str, store: str) -> None:
     out_console.print(table)
     for failure in report.errors:
         where = escape(printable(failure.source))
-        err_console.print(f"[red]failed[/red] {where} \\[{failure.stage}]: {escape(failure.error)}")
+        err_console.print(
+            f"[red]failed[/red] {where} \\[{failure.stage}]: {escape(failure.error)}", soft_wrap=True
+        )
     if report.outdated:
         err_console.print(
             f"{report.outdated} documents of other sources in {collection!r} were built with other "
-            "options or left incomplete: ingest their sources again to bring them up to date."
+            "options or left incomplete: ingest their sources again to bring them up to date.",
+            soft_wrap=True,
         )
 
 

@@ -228,7 +228,7 @@ class _Run:
         self._tell(document.source, "indexed")
 
     def _fail(self, source: str, stage: str, error: BaseException) -> None:
-        logger.warning("%s failed at %s: %s", source, stage, error)
+        logger.info("%s failed at %s: %s", source, stage, error)
         self.report.fail(source, stage, error)
         self._tell(source, "failed")
 

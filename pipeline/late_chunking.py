@@ -58,18 +58,16 @@ class SpanPooler:
     """
 
     def __init__(self, token_starts: Sequence[int], spans: Sequence[tuple[int, int]], dimension: int) -> None:
-        self.ranges = [
-            (bisect.bisect_left(token_starts, start), bisect.bisect_left(token_starts, end))
-            for start, end in spans
-        ]
-        self._firsts = [first for first, _ in self.ranges]
+        self.ranges = [_token_range(token_starts, start, end) for start, end in spans]
+        self._order = sorted(range(len(self.ranges)), key=lambda chunk: self.ranges[chunk][0])
+        self._firsts = [self.ranges[chunk][0] for chunk in self._order]
         self.sums = np.zeros((len(spans), dimension), dtype=np.float64)
         self.counts = np.zeros(len(spans), dtype=np.int64)
 
     def add_tokens(self, first_token: int, vectors: np.ndarray) -> None:
         """Add the vectors of tokens ``first_token, first_token + 1, ...`` to the chunks holding them."""
         last_token = first_token + len(vectors)
-        for chunk in range(bisect.bisect_left(self._firsts, last_token)):
+        for chunk in self._order[: bisect.bisect_left(self._firsts, last_token)]:
             start, end = self.ranges[chunk]
             low, high = max(start, first_token), min(end, last_token)
             if low < high:
@@ -90,3 +88,12 @@ class SpanPooler:
         if normalize:
             means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         return means.astype(np.float32)
+
+
+def _token_range(token_starts: Sequence[int], start: int, end: int) -> tuple[int, int]:
+    """The tokens starting in ``[start, end)``; when none does (the chunk lies inside one long
+    token, such as a run of characters the model reads as a single unknown word), that token."""
+    first, last = bisect.bisect_left(token_starts, start), bisect.bisect_left(token_starts, end)
+    if first == last and first > 0:
+        return first - 1, first
+    return first, last

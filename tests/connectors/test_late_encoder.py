@@ -48,6 +48,16 @@ def test_vectors_are_normalised_and_the_config_is_recorded(late):
     assert LateChunkingEncoder().window == 256  # the input length MiniLM is configured for
 
 
+def test_chunks_inside_one_long_unknown_word_get_its_vector(late):
+    """MiniLM reads 3,000 repeated letters as one [UNK] token; every chunk cut inside it gets a vector."""
+    text = "Intro sentence. " + "y" * 3000 + " Closing sentence."
+    spans = [(0, 16), (16, 1016), (1016, 2016), (2016, len(text))]
+    vectors = late.encode_chunks(text, spans)
+    assert vectors.shape == (4, 384)
+    np.testing.assert_allclose(vectors[1], vectors[2], atol=1e-6)  # the same single token
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
 def test_windows_beyond_the_model_are_refused():
     with pytest.raises(
         ConfigurationError, match=r"window \(1024\) exceeds the model's maximum input \(512\)"

@@ -59,8 +59,15 @@ def test_extra_vectors_join_their_chunk():
     np.testing.assert_allclose(pooler.result(normalize=False), [[1.0], [6.0]])
 
 
-def test_a_span_without_tokens_is_an_error():
-    pooler = SpanPooler([0, 5], [(0, 4), (6, 9)], dimension=1)
+def test_a_span_inside_one_long_token_pools_that_token():
+    # "aaaa...": the model reads 3,000 repeated letters as one unknown word spanning three chunks
+    pooler = SpanPooler([0, 3000], [(0, 1000), (1000, 2000), (2000, 3004)], dimension=1)
+    pooler.add_tokens(0, np.array([[2.0], [4.0]]))
+    np.testing.assert_allclose(pooler.result(normalize=False), [[2.0], [2.0], [4.0]])
+
+
+def test_a_span_before_every_token_is_an_error():
+    pooler = SpanPooler([5, 9], [(0, 4), (5, 9)], dimension=1)
     pooler.add_tokens(0, np.array([[1.0], [1.0]]))
-    with pytest.raises(EncodingError, match="chunk 1 covers no token"):
+    with pytest.raises(EncodingError, match="chunk 0 covers no token"):
         pooler.result()
