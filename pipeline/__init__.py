@@ -24,8 +24,9 @@ from pipeline.errors import (
 from pipeline.fingerprint import Fingerprint
 from pipeline.indexing import Progress, index_documents, pipeline_fingerprint
 from pipeline.late_chunking import SpanPooler, Window, plan_windows
+from pipeline.manifest import DocumentVersion, StoredDocument
 from pipeline.points import Point, chunk_payload
-from pipeline.protocols import Chunker, Encoder, Parser, Source, Tokenizer, VectorStore
+from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, Tokenizer, VectorStore
 from pipeline.report import DocumentFailure, RunReport
 from pipeline.source import SourceItem
 from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec, SearchHit
@@ -40,6 +41,7 @@ __all__ = [
     "Document",
     "DocumentError",
     "DocumentFailure",
+    "DocumentVersion",
     "Element",
     "EmbeddedChunk",
     "Encoder",
@@ -54,6 +56,7 @@ __all__ = [
     "Point",
     "Progress",
     "RunReport",
+    "ScopedSource",
     "SearchHit",
     "SentenceChunker",
     "Source",
@@ -63,6 +66,7 @@ __all__ = [
     "StoreError",
     "StoreInUseError",
     "StoreUnavailableError",
+    "StoredDocument",
     "TokenChunker",
     "TokenLimit",
     "Tokenizer",

@@ -89,8 +89,18 @@ def index_documents(
         report = index_documents(FileSystemSource(["docs/"]), UnstructuredParser(),
                                  chunker, encoder, QdrantStore(".chunkwise/qdrant"), "docs")
     """
-    run = _Run(parser, chunker, encoder, store, collection, batch_chunks, progress)
-    run.skip_unchanged, run.prune, run.reindex = skip_unchanged and not reindex, prune, reindex
+    run = _Run(
+        parser,
+        chunker,
+        encoder,
+        store,
+        collection,
+        batch_chunks=batch_chunks,
+        skip_unchanged=skip_unchanged and not reindex,
+        prune=prune,
+        reindex=reindex,
+        progress=progress,
+    )
     return run.execute(source)
 
 
@@ -104,14 +114,18 @@ class _Run:
         encoder: Encoder | ChunkEmbedder,
         store: VectorStore,
         collection: str,
+        *,
         batch_chunks: int,
+        skip_unchanged: bool,
+        prune: bool,
+        reindex: bool,
         progress: ProgressCallback | None,
     ) -> None:
         self.parser, self.chunker, self.store = parser, chunker, store
         self.embedder = as_embedder(encoder)
         self.collection = collection
         self.batch_chunks = max(1, batch_chunks)
-        self.skip_unchanged, self.prune, self.reindex = True, False, False
+        self.skip_unchanged, self.prune, self.reindex = skip_unchanged, prune, reindex
         self.progress = progress
         self.report = RunReport()
         self.pending: list[_Parsed] = []
@@ -142,7 +156,7 @@ class _Run:
         unlisted = [document for key, document in stored.items() if key not in listed]
         if self.prune:
             unlisted = self._prune(cast(ScopedSource, source), unlisted)
-        self.report.outdated = sum(not d.built_by(self.fingerprint.digest) for d in unlisted)
+        self.report.outdated = sum(not d.is_whole_from(self.fingerprint.digest) for d in unlisted)
         self.report.seconds = time.perf_counter() - started
         return self.report
 

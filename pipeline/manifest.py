@@ -32,6 +32,7 @@ class StoredDocument:
 
         stored = store.stored_documents("docs")[document_id("/docs/faq.md")]
         stored.is_current(content_hash, fingerprint.digest)   # False after a crash mid-write
+        stored.is_whole_from(fingerprint.digest)               # whole, whatever its content
     """
 
     document_id: str
@@ -40,18 +41,22 @@ class StoredDocument:
 
     def is_current(self, content_hash: str, fingerprint: str) -> bool:
         """Whether the document is stored whole, from this content and this pipeline only."""
-        if len(self.points) != 1:
+        version = self._whole_version()
+        if version is None:
             return False
-        [(version, count)] = self.points.items()
-        return (
-            version.content_hash == content_hash
-            and version.fingerprint == fingerprint
-            and count == version.chunk_count
-        )
+        return version.content_hash == content_hash and version.fingerprint == fingerprint
 
-    def built_by(self, fingerprint: str) -> bool:
-        """Whether every point of the document was made by the pipeline of this digest."""
-        return all(version.fingerprint == fingerprint for version in self.points)
+    def is_whole_from(self, fingerprint: str) -> bool:
+        """Whether the document is stored whole (whatever its content) by this pipeline only."""
+        version = self._whole_version()
+        return version is not None and version.fingerprint == fingerprint
+
+    def _whole_version(self) -> DocumentVersion | None:
+        """The document's one version when all its points belong to it and none is missing."""
+        if len(self.points) != 1:
+            return None
+        [(version, count)] = self.points.items()
+        return version if count == version.chunk_count else None
 
 
 def summarize(payloads: Iterable[Mapping[str, Any]]) -> dict[str, StoredDocument]:

@@ -27,7 +27,7 @@ class RunReport:
     """Counts and failures of one ingest run.
 
     ``deleted`` documents were pruned; ``outdated`` ones stay in the collection, out of this
-    run's sources, built by another pipeline configuration (or left incomplete by a crash).
+    run's sources, built by another pipeline configuration or left incomplete by a crash.
 
     Example::
 
