@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 PDF_STRATEGIES = ("fast", "auto", "hi_res", "ocr_only")
 SEPARATOR = "\n\n"
+_TEXT_FORMATS = frozenset({".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".xhtml"})
 # Running heads, footers and page numbers repeat on every page and only add noise to chunks.
 DEFAULT_SKIPPED_KINDS = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})
 
@@ -86,6 +87,10 @@ class UnstructuredParser:
         quiet_telemetry()
         partition = _partitioner(item.extension)
         options: dict[str, Any] = {"file": io.BytesIO(data), "metadata_filename": item.name}
+        if item.extension in _TEXT_FORMATS and _is_utf8(data):
+            # Valid UTF-8 is read as such: unstructured would otherwise guess an encoding, and a
+            # guess can be wrong on plain ASCII (``~{`` made one file decode as Chinese "hz").
+            options["encoding"] = "utf-8-sig"
         if item.extension == ".pdf":
             options.update(strategy=self.pdf_strategy, languages=list(self.languages))
         try:
@@ -116,6 +121,14 @@ def assemble(raw_elements: Iterable[Any], skipped_kinds: frozenset[str]) -> tupl
         parts.append(content)
         offset += len(content)
     return SEPARATOR.join(parts), elements
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _partitioner(extension: str) -> Callable[..., Any]:

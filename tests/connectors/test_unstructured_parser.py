@@ -111,3 +111,20 @@ def test_text_in_another_encoding_is_decoded():
         SourceItem(uri="/x/latin.txt", name="latin.txt"), text.encode("latin-1")
     )
     assert "Größe" in document.text and "café" in document.text
+
+
+@pytest.mark.parametrize("name", ["syslog.txt", "syslog.rst", "syslog.md", "syslog.html"])
+def test_valid_utf8_is_read_as_utf8_never_as_a_guessed_encoding(name, monkeypatch):
+    # unstructured guesses encodings with chardet, which called Python's syslog.rst (pure ASCII,
+    # tilde underlines) "hz" and halved its "~~" runs. A valid UTF-8 file must not be guessed at.
+    import unstructured.file_utils.encoding as encoding
+
+    def wrong_guess(file=None, **_):
+        data = file.read()
+        return "hz", data.decode("hz", errors="replace")
+
+    monkeypatch.setattr(encoding, "detect_file_encoding", wrong_guess)
+    text = "Simple example\n~~~~~~~~~~~~~~\n\nSee ~/.config and café for the details, Grüße.\n"
+    document = UnstructuredParser().parse(SourceItem(uri=f"/x/{name}", name=name), ("\ufeff" + text).encode())
+    assert "~/.config and café" in document.text and "Grüße" in document.text
+    assert not document.text.startswith("\ufeff")
