@@ -188,7 +188,7 @@ def run_pipeline(corpus: Corpus, encoder: SentenceTransformerEncoder, options: I
     timed_encoder = Timed(encoder, ["encode_documents"], keep_first_arg=True)
     store = Timed(
         QdrantStore(":memory:"),
-        ["ensure_collection", "stored_hashes", "replace_document", "collection_exists", "fingerprint"],
+        ["ensure_collection", "stored_documents", "replace_document", "collection_exists", "fingerprint"],
     )
     warm_up(encoder, parser._target, corpus.files)
     started = time.perf_counter()

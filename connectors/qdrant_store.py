@@ -113,13 +113,21 @@ class QdrantStore:
         stored = (info.config.metadata or {}).get(METADATA_KEY)
         return Fingerprint.from_dict(stored) if stored else None
 
-    def replace_document(self, collection: str, document_id: str, points: Sequence[Point]) -> None:
-        """Write the document's new points, then delete its points that are not among them."""
+    def replace_document(
+        self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
+    ) -> None:
+        """Write the document's new points, then delete its points that are not among them.
+
+        ``known_new``: the caller knows the document has no points stored yet, so there is
+        nothing stale to look for (a filtered delete costs a scan of the collection in local mode).
+        """
         from qdrant_client import models
 
         for start in range(0, len(points), self.batch_size):
             batch = [_point_struct(p) for p in points[start : start + self.batch_size]]
             self._call(lambda batch=batch: self.client.upsert(collection, points=batch, wait=True))
+        if known_new:
+            return
         stale = models.Filter(
             must=[_match("document_id", document_id)],
             must_not=[models.HasIdCondition(has_id=[p.id for p in points])] if points else [],

@@ -43,6 +43,7 @@ class Progress:
 class _Parsed:
     document: Document
     chunks: list[Chunk]
+    new: bool  # nothing of the document was stored when the run began
 
 
 def pipeline_fingerprint(encoder: Encoder | ChunkEmbedder, chunker: Chunker) -> Fingerprint:
@@ -205,7 +206,7 @@ class _Run:
         except Exception as error:  # noqa: BLE001 - any failure of one document is reported
             self._fail(item.uri, stage, error)
             return None
-        return _Parsed(document, chunks)
+        return _Parsed(document, chunks, new=stored is None)
 
     def _flush(self) -> None:
         """Embed every pending chunk together, then write each document's points."""
@@ -235,7 +236,7 @@ class _Run:
             Point(id=chunk.id, vector=vector, payload=chunk_payload(document, chunk, self.fingerprint, count))
             for chunk, vector in zip(parsed.chunks, vectors, strict=True)
         ]
-        self.store.replace_document(self.collection, document.id, points)
+        self.store.replace_document(self.collection, document.id, points, known_new=parsed.new)
         self.report.indexed += 1
         self.report.chunks += len(points)
         self.report.tokens += sum(chunk.token_count for chunk in parsed.chunks)

@@ -27,8 +27,9 @@ def chunk_payload(
 
     Keys: ``text``, ``document_id``, ``source``, ``chunk_index``, ``chunk_count`` (chunks of
     this version of the document), ``start``, ``end``, ``token_count``, ``element_kinds``,
-    ``pages``, ``section``, ``content_hash``, ``encoder``, ``pipeline`` (the fingerprint) and
-    ``fingerprint`` (its digest), plus the document's metadata under ``metadata``.
+    ``pages``, ``section``, ``content_hash``, ``encoder`` (the model) and ``fingerprint`` (the
+    digest of the pipeline fingerprint, which the collection holds in full), plus the
+    document's metadata under ``metadata``.
     """
     return {
         "text": chunk.text,
@@ -44,7 +45,6 @@ def chunk_payload(
         "section": chunk.metadata.get("section"),
         "content_hash": document.content_hash,
         "encoder": fingerprint.model,
-        "pipeline": fingerprint.to_dict(),
         "fingerprint": fingerprint.digest,
         "metadata": dict(document.metadata),
     }

@@ -242,6 +242,17 @@ def test_replace_with_entirely_new_ids_removes_all_old_points(filled) -> None:
     assert not {hit.id for hit in stale_hits} & a.point_ids
 
 
+def test_a_known_new_document_is_written_without_looking_for_stale_points(filled, monkeypatch) -> None:
+    store, a, b, c = filled
+    d = make_doc("/docs/d.md", chunks=2, seed=21)
+    deletes: list[object] = []
+    monkeypatch.setattr(store.client, "delete", lambda *args, **kwargs: deletes.append(kwargs))
+
+    store.replace_document(COLLECTION, d.id, d.points, known_new=True)
+
+    assert deletes == [] and all_ids(store) == a.point_ids | b.point_ids | c.point_ids | d.point_ids
+
+
 def test_delete_document_removes_only_that_document(filled) -> None:
     store, a, b, c = filled
 

@@ -86,7 +86,8 @@ def test_every_document_is_indexed_with_exact_payloads(corpus, chunker, encoder,
         assert [p["chunk_index"] for p in mine] == list(range(len(mine)))
         for payload in mine:
             assert payload["text"] == document.text[payload["start"] : payload["end"]]
-            assert payload["pipeline"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+            assert payload["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
+            assert payload["fingerprint"] == store.fingerprint("docs").digest
             assert payload["token_count"] <= 128 and payload["element_kinds"]
 
 
@@ -154,11 +155,11 @@ class WritesFailAfter:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    def replace_document(self, collection, document_id, points):
+    def replace_document(self, collection, document_id, points, **options):
         if self.writes >= self.allowed:
             raise StoreUnavailableError("Qdrant did not answer after 5 attempts")
         self.writes += 1
-        return self.store.replace_document(collection, document_id, points)
+        return self.store.replace_document(collection, document_id, points, **options)
 
 
 def test_a_store_failure_stops_the_run_and_keeps_what_was_written(corpus, chunker, encoder, store):
