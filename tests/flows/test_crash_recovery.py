@@ -124,7 +124,7 @@ def test_a_first_ingest_killed_then_run_again_equals_a_clean_build(
     [
         "upsert:1:after",  # the edited document's new version partly written beside the old one
         "delete:1:before",  # both versions of the edited document whole
-        "delete:3:before",  # everything written, the removed document not pruned yet
+        "delete:2:before",  # everything written, the removed document not pruned yet
     ],
 )
 def test_an_update_killed_then_run_again_equals_a_clean_build(workspace, encoder, collection_state, kill_at):
