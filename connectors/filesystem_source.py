@@ -63,15 +63,23 @@ class FileSystemSource:
         self.exclude = tuple(exclude)
         self.recursive = recursive
         self.max_bytes = max_bytes
+        # What the last listing covered, for ``covers``: its folders, files and unlisted folders.
+        self._folders: list[Path] = []
+        self._files: set[str] = set()
         self._unlisted: set[Path] = set()
 
     def items(self) -> Iterator[SourceItem]:
-        self._unlisted.clear()
+        self._folders, self._files, self._unlisted = [], set(), set()
         seen: set[Path] = set()
         for path in self.paths:
             if not path.exists():
                 raise ConfigurationError(f"{path} does not exist")
-            files = [path.absolute()] if not path.is_dir() else self._walk(path.resolve())
+            if path.is_dir():
+                self._folders.append(path.resolve())
+                files: Iterable[Path] = self._walk(self._folders[-1])
+            else:
+                files = [path.absolute()]
+                self._files.add(os.path.normpath(files[0]))
             for file in files:
                 real = file.resolve()
                 if real not in seen:  # the same file through another path or link is taken once
@@ -79,17 +87,14 @@ class FileSystemSource:
                     yield SourceItem(uri=os.path.normpath(file), name=file.name, size=_size(file))
 
     def covers(self, uri: str) -> bool:
-        """Whether ``uri`` is one of the given files or lies in a given folder that was listed."""
+        """Whether ``uri`` is one of the given files or lies in a given folder that the last
+        ``items()`` listed (before any listing, nothing is covered)."""
+        if uri in self._files:
+            return True
         path = Path(uri)
         if any(_inside(path, folder) for folder in self._unlisted):
             return False
-        for given in self.paths:
-            if given.is_dir():
-                if _inside(path, given.resolve()):
-                    return True
-            elif path == Path(os.path.normpath(given.absolute())):
-                return True
-        return False
+        return any(_inside(path, folder) for folder in self._folders)
 
     def read(self, item: SourceItem) -> bytes:
         path = Path(item.uri)

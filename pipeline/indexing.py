@@ -147,8 +147,9 @@ class _Run:
         listed: set[str] = set()
         for item in items:
             self.report.seen += 1
-            listed.add(document_id(item.uri))
-            parsed = self._prepare(source, item, stored.get(document_id(item.uri)))
+            key = document_id(item.uri)
+            listed.add(key)
+            parsed = self._prepare(source, item, stored.get(key))
             if parsed is not None:
                 self.pending.append(parsed)
                 if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
