@@ -14,22 +14,9 @@ if [[ -f "$html/index.html" ]]; then
     exit 0
 fi
 
-work="$here/.work/download"
-mkdir -p "$work"
-cd "$work"
-if ! ls ./"$package"_*.deb >/dev/null 2>&1; then
-    if ! apt-get download "$package" >/dev/null 2>&1; then
-        apt-get update -qq >/dev/null
-        apt-get download "$package" >/dev/null
-    fi
-fi
-deb="$(ls ./"$package"_*.deb | head -n 1)"
-
-rm -rf "$target"
-mkdir -p "$target"
-dpkg -x "$deb" "$target"
+"$here/extract_deb.sh" "$package" "$target"
 if [[ ! -f "$html/index.html" ]]; then
-    echo "error: $html/index.html not found after extracting $deb" >&2
+    echo "error: $html/index.html not found after extracting $package" >&2
     exit 1
 fi
 echo "$html"

@@ -13,16 +13,10 @@ if [[ -f "$target/.complete" ]]; then
 fi
 
 work="$here/.work/download"
-mkdir -p "$work"
-cd "$work"
 for package in git git-doc python3.11-doc; do
-    if ! ls ./"$package"_*.deb >/dev/null 2>&1; then
-        apt-get download "$package" >/dev/null 2>&1 || { apt-get update -qq >/dev/null; apt-get download "$package" >/dev/null; }
-    fi
-    rm -rf "extract-$package"
-    mkdir -p "extract-$package"
-    dpkg -x "$(ls ./"$package"_*.deb | head -n 1)" "extract-$package"
+    "$here/extract_deb.sh" "$package" "$work/extract-$package"
 done
+cd "$work"
 
 rm -rf "$target"
 mkdir -p "$target/git-release-notes" "$target/git-manuals" "$target/python-sources"
