@@ -3,7 +3,7 @@
 For each corpus, in one process and one run, this measures:
 
 a. ``pipeline.indexing.index_documents`` end to end with the real components (built as
-   ``flows/components.py`` builds them, default ``IngestOptions``, ``QdrantStore(":memory:")``):
+   ``flows/components.py`` builds them, default ``IngestOptions``, ``QdrantServerStore(":memory:")``):
    wall seconds, documents, chunks, model tokens and chunker (tiktoken) tokens per second;
 b. the time the pipeline spent inside ``encoder.encode_documents`` (a timing proxy around the
    encoder; parser, chunker and store are wrapped the same way to split the wall time);
@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 from connectors.filesystem_source import DEFAULT_INCLUDE  # noqa: E402
-from connectors.qdrant_store import QdrantStore  # noqa: E402
+from connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder  # noqa: E402
 from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
 from flows.settings import IngestOptions  # noqa: E402
@@ -187,7 +187,7 @@ def run_pipeline(corpus: Corpus, encoder: SentenceTransformerEncoder, options: I
     chunker = Timed(build_chunker(options, encoder), ["chunk"])
     timed_encoder = Timed(encoder, ["encode_documents"], keep_first_arg=True)
     store = Timed(
-        QdrantStore(":memory:"),
+        QdrantServerStore(":memory:"),
         ["ensure_collection", "stored_documents", "replace_document", "collection_exists", "fingerprint"],
     )
     warm_up(encoder, parser._target, corpus.files)

@@ -1,4 +1,4 @@
-"""The ``chunkwise`` command: ``ingest``, ``query``, ``info`` and ``eval``."""
+"""The ``chunkwise`` command: ``ingest``, ``query``, ``info``, ``copy`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from flows.components import (
     build_embedder,
     build_parser,
     build_source,
+    build_sparse_encoder,
     build_store,
     encoder_for_collection,
 )
 from flows.environment import quiet_libraries
 from flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions, Settings
+from pipeline.copying import copy_collection
 from pipeline.errors import ChunkwiseError, ConfigurationError
 from pipeline.indexing import index_documents
 
@@ -37,7 +39,8 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help=f"Folder of an embedded store, or a Qdrant URL. [env CHUNKWISE_STORE; default {DEFAULT_STORE}]",
+        help="Folder of an embedded store, a Qdrant URL, or local:FOLDER for qdrant-client's local mode. "
+        f"[env CHUNKWISE_STORE; default {DEFAULT_STORE}]",
     ),
 ]
 CollectionOption = Annotated[
@@ -117,6 +120,10 @@ def ingest(
         bool,
         typer.Option(help="Rebuild every document, also to change the collection's chunking options."),
     ] = False,
+    sparse: Annotated[
+        bool,
+        typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
+    ] = _DEFAULTS.sparse,
     as_json: JsonOption = False,
 ) -> None:
     """Parse, chunk, embed and store documents; unchanged ones are skipped.
@@ -141,6 +148,7 @@ def ingest(
         max_bytes=max_bytes,
         prune=prune,
         reindex=reindex,
+        sparse=sparse,
     )
     settings = Settings()
     collection = collection or settings.collection
@@ -153,6 +161,7 @@ def ingest(
             encoder,
             vector_store,
             collection,
+            sparse_encoder=build_sparse_encoder(options),
             batch_chunks=options.batch_chunks,
             skip_unchanged=options.skip_unchanged,
             prune=options.prune,
@@ -212,6 +221,50 @@ def info(
         _print_json(details)
     else:
         console.print_info(details)
+
+
+@app.command()
+def copy(
+    source: Annotated[str, typer.Argument(help="Store to copy from: folder, URL or local:FOLDER.")],
+    target: Annotated[str, typer.Argument(help="Store to copy to: folder, URL or local:FOLDER.")],
+    collection: CollectionOption = None,
+    to_collection: Annotated[
+        str | None, typer.Option("--to-collection", help="Name in the target store [default: the same].")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Drop the target collection first if it already holds points.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a collection to another store with its vectors, fingerprint and payloads (no re-embedding).
+
+    Moves an embedded collection to a Qdrant server: `chunkwise copy .chunkwise/qdrant http://HOST:6333`.
+    """
+    settings = Settings()
+    collection = collection or settings.collection
+    with (
+        build_store(source, settings) as source_store,
+        build_store(target, settings) as target_store,
+        console.copy_progress_bar(not as_json) as progress,
+    ):
+        copied = copy_collection(
+            source_store,
+            target_store,
+            collection,
+            target_collection=to_collection,
+            replace=replace,
+            progress=progress,
+        )
+    summary = {
+        "source": source,
+        "target": target,
+        "collection": to_collection or collection,
+        "points": copied,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print_copy(summary)
 
 
 @app.command("eval")

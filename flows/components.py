@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from connectors.bm25_encoder import Bm25Encoder
 from connectors.filesystem_source import FileSystemSource
 from connectors.late_encoder import LateChunkingEncoder
-from connectors.qdrant_store import QdrantStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from connectors.stores import Store, open_store
 from connectors.tokenizers import TiktokenTokenizer
 from connectors.unstructured_parser import UnstructuredParser
 from flows.settings import IngestOptions, Settings
@@ -77,14 +78,28 @@ def build_chunker(
     )
 
 
-def build_store(location: str | None = None, settings: Settings | None = None) -> QdrantStore:
+def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | None:
+    """BM25 term weights for keyword and hybrid search, unless ``options.sparse`` is off."""
+    return Bm25Encoder() if options.sparse else None
+
+
+def sparse_encoder_for(fingerprint: Fingerprint) -> Bm25Encoder | None:
+    """The sparse encoder a collection's term weights were made with (``None`` if it has none)."""
+    if fingerprint.sparse is None:
+        return None
+    options = {key: value for key, value in fingerprint.sparse.items() if key != "model"}
+    return Bm25Encoder(**options)
+
+
+def build_store(location: str | None = None, settings: Settings | None = None) -> Store:
+    """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server."""
     settings = settings or Settings()
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    return QdrantStore(location or settings.store, api_key=api_key)
+    return open_store(location or settings.store, api_key=api_key)
 
 
 def encoder_for_collection(
-    store: QdrantStore, collection: str, trust_remote_code: bool = False
+    store: Store, collection: str, trust_remote_code: bool = False
 ) -> tuple[SentenceTransformerEncoder, Fingerprint]:
     """The encoder that made a collection's vectors, read from its fingerprint."""
     fingerprint = store.fingerprint(collection)

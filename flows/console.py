@@ -39,6 +39,21 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 @contextmanager
+def copy_progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A callback drawing the points copied so far, on a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    with _progress() as bar:
+        task = bar.add_task("copy", total=None, current="points")
+
+        def update(copied: int, total: int) -> None:
+            bar.update(task, completed=copied, total=total)
+
+        yield update
+
+
+@contextmanager
 def eval_progress_bar(enabled: bool) -> Iterator[Callable[[EvalProgress], None] | None]:
     """A callback drawing the configurations done and the current one's documents, on a terminal."""
     if not enabled or not err_console.is_terminal:
@@ -166,3 +181,11 @@ def print_info(info: dict[str, Any]) -> None:
     for key, value in info.items():
         table.add_row(key, str(value))
     out_console.print(table)
+
+
+def print_copy(summary: dict[str, Any]) -> None:
+    out_console.print(
+        f"Copied {summary['points']:,} points of {escape(summary['collection'])} "
+        f"from {escape(printable(summary['source']))} to {escape(printable(summary['target']))}",
+        highlight=False,
+    )

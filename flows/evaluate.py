@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from connectors.jsonl_corpus_source import JsonlCorpusSource
 from connectors.late_encoder import LateChunkingEncoder
-from connectors.qdrant_store import QdrantStore
+from connectors.qdrant_server_store import QdrantServerStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from flows.components import build_chunker, build_embedder, build_encoder, build_parser, build_source
 from flows.settings import IngestOptions
@@ -139,13 +139,13 @@ class Evaluation:
         self,
         dataset: EvalDataset,
         *,
-        store: QdrantStore | None = None,
+        store: QdrantServerStore | None = None,
         k: int = 10,
         run_file: TextIO | None = None,
         progress: Callable[[EvalProgress], None] | None = None,
     ) -> None:
         self.dataset = dataset
-        self.store = store or QdrantStore(":memory:")
+        self.store = store or QdrantServerStore(":memory:")
         self.scorer = QueryScorer(dataset, k)
         self.k = k
         self.run_file = run_file

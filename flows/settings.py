@@ -51,6 +51,7 @@ class IngestOptions(BaseModel):
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
     pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
+    sparse: bool = True
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
     prune: bool = False

@@ -6,6 +6,7 @@ Plain Python (numpy only): no model, store, parser or orchestrator is imported h
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.chunking.sentences import sentence_spans
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.copying import copy_collection
 from pipeline.embedding import ChunkEmbedder, IndependentEmbedder
 from pipeline.errors import (
     ChunkingError,
@@ -26,10 +27,19 @@ from pipeline.indexing import Progress, index_documents, pipeline_fingerprint
 from pipeline.late_chunking import SpanPooler, Window, plan_windows
 from pipeline.manifest import DocumentVersion, StoredDocument
 from pipeline.points import Point, chunk_payload
-from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, Tokenizer, VectorStore
+from pipeline.protocols import (
+    Chunker,
+    Encoder,
+    Parser,
+    ScopedSource,
+    Source,
+    SparseEncoder,
+    Tokenizer,
+    VectorStore,
+)
 from pipeline.report import DocumentFailure, RunReport
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec, SearchHit
+from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec, SearchHit, SparseVector
 
 __all__ = [
     "Chunk",
@@ -63,6 +73,8 @@ __all__ = [
     "SourceError",
     "SourceItem",
     "SpanPooler",
+    "SparseEncoder",
+    "SparseVector",
     "StoreError",
     "StoreInUseError",
     "StoreUnavailableError",
@@ -73,6 +85,7 @@ __all__ = [
     "VectorStore",
     "Window",
     "chunk_payload",
+    "copy_collection",
     "index_documents",
     "pipeline_fingerprint",
     "plan_windows",

@@ -12,7 +12,10 @@ from pipeline.errors import FingerprintMismatchError
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The model, vector dimension and chunking configuration a collection was built with.
+    """The model, vector dimension, chunking and sparse-term configuration a collection was built with.
+
+    ``sparse`` is the configuration of the sparse (term weight) encoder, ``None`` when the
+    collection has dense vectors only.
 
     Example::
 
@@ -24,6 +27,7 @@ class Fingerprint:
     model: str
     dimension: int
     chunking: dict[str, Any] = field(default_factory=dict)
+    sparse: dict[str, Any] | None = None
 
     @property
     def digest(self) -> str:
@@ -31,7 +35,14 @@ class Fingerprint:
         return hashlib.sha256(_canonical(self.to_dict()).encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "dimension": self.dimension, "chunking": dict(self.chunking)}
+        data: dict[str, Any] = {
+            "model": self.model,
+            "dimension": self.dimension,
+            "chunking": dict(self.chunking),
+        }
+        if self.sparse is not None:
+            data["sparse"] = dict(self.sparse)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
@@ -39,6 +50,7 @@ class Fingerprint:
             model=str(data["model"]),
             dimension=int(data["dimension"]),
             chunking=dict(data.get("chunking") or {}),
+            sparse=dict(data["sparse"]) if data.get("sparse") is not None else None,
         )
 
     def check_compatible(self, stored: Fingerprint, *, allow_chunking_change: bool = False) -> None:
@@ -56,7 +68,13 @@ class Fingerprint:
                 "Use the same chunking options, another collection, or reindex to rebuild this one "
                 "with the new options (`chunkwise ingest --reindex`)."
             )
+        if not allow_chunking_change and _canonical(self.sparse) != _canonical(stored.sparse):
+            raise FingerprintMismatchError(
+                f"the collection's sparse vectors were made with {_canonical(stored.sparse)}; "
+                f"this pipeline makes {_canonical(self.sparse)}. Use the same sparse options, "
+                "another collection, or reindex (`chunkwise ingest --reindex`)."
+            )
 
 
-def _canonical(config: dict[str, Any]) -> str:
+def _canonical(config: dict[str, Any] | None) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"))

@@ -14,10 +14,10 @@ from pipeline.fingerprint import Fingerprint
 from pipeline.ids import content_hash, document_id
 from pipeline.manifest import StoredDocument
 from pipeline.points import Point, chunk_payload
-from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, VectorStore
+from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, SparseEncoder, VectorStore
 from pipeline.report import RunReport
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document
+from pipeline.types import Chunk, Document, SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,21 @@ class Progress:
 class _Parsed:
     document: Document
     chunks: list[Chunk]
+    sparse: list[SparseVector] | None
     new: bool  # nothing of the document was stored when the run began
 
 
-def pipeline_fingerprint(encoder: Encoder | ChunkEmbedder, chunker: Chunker) -> Fingerprint:
-    """The fingerprint of vectors made by ``encoder`` over chunks cut by ``chunker``."""
+def pipeline_fingerprint(
+    encoder: Encoder | ChunkEmbedder, chunker: Chunker, sparse_encoder: SparseEncoder | None = None
+) -> Fingerprint:
+    """The fingerprint of the vectors ``encoder`` and ``sparse_encoder`` make of ``chunker``'s chunks."""
     embedder = as_embedder(encoder)
     spec = embedder.spec
     return Fingerprint(
-        model=spec.model, dimension=spec.dimension, chunking={**embedder.config, **chunker.config}
+        model=spec.model,
+        dimension=spec.dimension,
+        chunking={**embedder.config, **chunker.config},
+        sparse=sparse_encoder.config if sparse_encoder is not None else None,
     )
 
 
@@ -63,6 +69,7 @@ def index_documents(
     store: VectorStore,
     collection: str,
     *,
+    sparse_encoder: SparseEncoder | None = None,
     batch_chunks: int = 512,
     skip_unchanged: bool = True,
     prune: bool = False,
@@ -76,6 +83,7 @@ def index_documents(
     fails to read, parse, chunk or embed gets an entry in ``report.errors``; the others go on.
     ``encoder`` is an :class:`Encoder` (each chunk embedded alone) or a :class:`ChunkEmbedder`
     such as a late-chunking encoder (chunks pooled from their document's token vectors).
+    ``sparse_encoder`` adds term weights to every chunk for keyword and hybrid search.
 
     A document stored whole from the same bytes by the same pipeline is skipped before it is
     parsed (``unchanged``); any other is rewritten: its new points first, then its old ones
@@ -88,7 +96,8 @@ def index_documents(
     Example::
 
         report = index_documents(FileSystemSource(["docs/"]), UnstructuredParser(),
-                                 chunker, encoder, QdrantStore(".chunkwise/qdrant"), "docs")
+                                 chunker, encoder, QdrantEdgeStore(".chunkwise/qdrant"), "docs",
+                                 sparse_encoder=Bm25Encoder())
     """
     run = _Run(
         parser,
@@ -96,6 +105,7 @@ def index_documents(
         encoder,
         store,
         collection,
+        sparse_encoder=sparse_encoder,
         batch_chunks=batch_chunks,
         skip_unchanged=skip_unchanged and not reindex,
         prune=prune,
@@ -116,6 +126,7 @@ class _Run:
         store: VectorStore,
         collection: str,
         *,
+        sparse_encoder: SparseEncoder | None,
         batch_chunks: int,
         skip_unchanged: bool,
         prune: bool,
@@ -124,6 +135,7 @@ class _Run:
     ) -> None:
         self.parser, self.chunker, self.store = parser, chunker, store
         self.embedder = as_embedder(encoder)
+        self.sparse_encoder = sparse_encoder
         self.collection = collection
         self.batch_chunks = max(1, batch_chunks)
         self.skip_unchanged, self.prune, self.reindex = skip_unchanged, prune, reindex
@@ -138,7 +150,7 @@ class _Run:
             raise ConfigurationError(
                 f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
             )
-        self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker)
+        self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker, self.sparse_encoder)
         self._open_collection()
         stored = self.store.stored_documents(self.collection)
         items = list(source.items())
@@ -201,13 +213,15 @@ class _Run:
                 raise ParseError("no text could be extracted (empty document?)")
             stage = "chunk"
             chunks = self.chunker.chunk(document)
+            stage = "sparse"
+            sparse = self.sparse_encoder and self.sparse_encoder.encode_documents([c.text for c in chunks])
             self._tell(item.uri, "parsed")
         except StoreError:
             raise  # the store failing is not this document's fault: stop the run
         except Exception as error:  # noqa: BLE001 - any failure of one document is reported
             self._fail(item.uri, stage, error)
             return None
-        return _Parsed(document, chunks, new=stored is None)
+        return _Parsed(document, chunks, sparse, new=stored is None)
 
     def _flush(self) -> None:
         """Embed every pending chunk together, then write each document's points."""
@@ -233,9 +247,15 @@ class _Run:
 
     def _write(self, parsed: _Parsed, vectors: Sequence[Any]) -> None:
         document, count = parsed.document, len(parsed.chunks)
+        sparse = parsed.sparse or [None] * count
         points = [
-            Point(id=chunk.id, vector=vector, payload=chunk_payload(document, chunk, self.fingerprint, count))
-            for chunk, vector in zip(parsed.chunks, vectors, strict=True)
+            Point(
+                id=chunk.id,
+                vector=vector,
+                payload=chunk_payload(document, chunk, self.fingerprint, count),
+                sparse=terms,
+            )
+            for chunk, vector, terms in zip(parsed.chunks, vectors, sparse, strict=True)
         ]
         self.store.replace_document(self.collection, document.id, points, known_new=parsed.new)
         self.report.indexed += 1

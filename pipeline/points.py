@@ -8,16 +8,17 @@ from typing import Any
 import numpy as np
 
 from pipeline.fingerprint import Fingerprint
-from pipeline.types import Chunk, Document
+from pipeline.types import Chunk, Document, SparseVector
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One stored vector: ``id`` is the chunk id, ``payload`` what search returns with it."""
+    """One stored chunk: its id, dense ``vector``, optional ``sparse`` term weights and ``payload``."""
 
     id: str
     vector: np.ndarray
     payload: dict[str, Any]
+    sparse: SparseVector | None = None
 
 
 def chunk_payload(

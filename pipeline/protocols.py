@@ -5,7 +5,7 @@ A component satisfies a protocol by shape alone; nothing needs to inherit from t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -14,7 +14,7 @@ from pipeline.fingerprint import Fingerprint
 from pipeline.manifest import StoredDocument
 from pipeline.points import Point
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, EncoderSpec, SearchHit
+from pipeline.types import Chunk, Document, EncoderSpec, SearchHit, SparseVector
 
 
 @runtime_checkable
@@ -93,8 +93,24 @@ class Encoder(Protocol):
 
 
 @runtime_checkable
+class SparseEncoder(Protocol):
+    """Turns texts into sparse term weights (for keyword and hybrid search); ``config`` identifies it."""
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]: ...
+
+    def encode_query(self, text: str) -> SparseVector: ...
+
+
+@runtime_checkable
 class VectorStore(Protocol):
-    """Keeps chunk vectors and payloads in named collections. Stores never embed."""
+    """Keeps chunk vectors and payloads in named collections. Stores never embed.
+
+    ``filters`` map a payload key (dotted for nested keys, as ``metadata.lang``) to the value
+    it must equal, or to a list of values it must be one of.
+    """
 
     def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None: ...
 
@@ -114,13 +130,26 @@ class VectorStore(Protocol):
         """Every document in the collection, with its points counted per version."""
         ...
 
+    def write_points(self, collection: str, points: Sequence[Point]) -> None:
+        """Upsert points as they are (copying a collection); indexing goes through ``replace_document``."""
+        ...
+
+    def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
+        """Every point of the collection, page by page."""
+        ...
+
     def search(
         self,
         collection: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None,
         k: int,
         filters: Mapping[str, Any] | None = None,
-    ) -> list[SearchHit]: ...
+        *,
+        sparse: SparseVector | None = None,
+        score_threshold: float | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused by rank (hybrid)."""
+        ...
 
     def search_documents(
         self,
@@ -134,6 +163,8 @@ class VectorStore(Protocol):
 
     def drop_collection(self, collection: str) -> None: ...
 
-    def count(self, collection: str) -> int: ...
+    def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int: ...
+
+    def collections(self) -> list[str]: ...
 
     def close(self) -> None: ...

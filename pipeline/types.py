@@ -80,6 +80,23 @@ class EmbeddedChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class SparseVector:
+    """Term weights by term id: ``values[i]`` is the weight of term ``indices[i]``.
+
+    Example::
+
+        SparseVector(indices=(17, 4021), values=(1.3, 0.8))
+    """
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.indices) != len(self.values):
+            raise ValueError(f"{len(self.indices)} indices but {len(self.values)} values")
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     """One result of a vector search, with the stored payload of its chunk."""
 

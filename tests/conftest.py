@@ -49,28 +49,19 @@ def sample_data() -> Path:
 
 
 class CollectionState:
-    """Every point of a collection: its payload and vector, by id, to compare two builds."""
+    """Every point of a collection: its payload, vector and term weights, by id, to compare two builds."""
 
     def __init__(self, store, collection: str) -> None:
-        self.points: dict[str, tuple[dict, np.ndarray]] = {}
-        offset = None
-        while True:
-            records, offset = store.client.scroll(
-                collection, limit=1024, offset=offset, with_payload=True, with_vectors=True
-            )
-            for record in records:
-                vector = np.asarray(record.vector["dense"], dtype=np.float32)
-                self.points[str(record.id)] = (record.payload, vector)
-            if offset is None:
-                break
+        self.points = {point.id: point for point in store.points(collection)}
 
     def assert_same_as(self, clean: CollectionState) -> None:
-        """Same ids and payloads; vectors equal up to float noise (batches differ across runs)."""
+        """Same ids, payloads and term weights; vectors equal up to float noise (batches differ)."""
         assert self.points.keys() == clean.points.keys()
-        for point_id, (payload, vector) in self.points.items():
-            clean_payload, clean_vector = clean.points[point_id]
-            assert payload == clean_payload, point_id
-            np.testing.assert_allclose(vector, clean_vector, atol=2e-5, err_msg=point_id)
+        for point_id, point in self.points.items():
+            expected = clean.points[point_id]
+            assert point.payload == expected.payload, point_id
+            assert point.sparse == expected.sparse, point_id
+            np.testing.assert_allclose(point.vector, expected.vector, atol=2e-5, err_msg=point_id)
 
 
 @pytest.fixture(scope="session")

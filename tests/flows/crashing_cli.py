@@ -1,8 +1,10 @@
 """Run ``chunkwise`` and kill it with SIGKILL at a chosen call, as a crash would.
 
 ``CHUNKWISE_KILL_AT=<method>:<n>:<before|after>`` kills the process before or after the n-th call
-of ``QdrantClient.<method>`` (``upsert``, ``delete``, ``create_collection``, ``update_collection``).
-``CHUNKWISE_BATCH`` sets the store's points per upsert, so one document takes several writes.
+of a store write: ``upsert``, ``delete``, ``create_collection`` or ``update_collection`` (the
+``QdrantClient`` methods of that name, or the embedded store's ``_upsert``, ``_delete``,
+``_create`` and ``set_fingerprint``). ``CHUNKWISE_BATCH`` sets the store's points per upsert,
+so one document takes several writes.
 
 Usage: python crashing_cli.py ingest FOLDER --store STORE ...
 """
@@ -16,10 +18,23 @@ import sys
 from qdrant_client import QdrantClient
 
 import flows.cli
+from connectors.qdrant_edge_store import QdrantEdgeStore
+
+EDGE_METHODS = {
+    "upsert": "_upsert",
+    "delete": "_delete",
+    "create_collection": "_create",
+    "update_collection": "set_fingerprint",
+}
 
 
 def kill_at(method: str, nth: int, when: str) -> None:
-    real = getattr(QdrantClient, method)
+    kill_at_call(QdrantClient, method, nth, when)
+    kill_at_call(QdrantEdgeStore, EDGE_METHODS[method], nth, when)
+
+
+def kill_at_call(owner: type, method: str, nth: int, when: str) -> None:
+    real = getattr(owner, method)
     calls = 0
 
     def wrapper(self, *args, **kwargs):
@@ -32,7 +47,7 @@ def kill_at(method: str, nth: int, when: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    setattr(QdrantClient, method, wrapper)
+    setattr(owner, method, wrapper)
 
 
 def small_batches(points: int) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.qdrant_store import QdrantStore
+from connectors.stores import open_store
 
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
 COLLECTION = "docs"
@@ -96,10 +96,10 @@ def bad_run(tmp_path_factory, sample_data):
 
 def stored_texts(store: Path, collection_state) -> dict[str, str]:
     """Each stored document's chunk texts, joined, by source."""
-    with QdrantStore(str(store)) as opened:
+    with open_store(str(store)) as opened:
         points = collection_state(opened, COLLECTION).points.values()
     texts: dict[str, str] = {}
-    for payload, _ in sorted(points, key=lambda point: point[0]["chunk_index"]):
+    for payload in sorted((point.payload for point in points), key=lambda payload: payload["chunk_index"]):
         texts[payload["source"]] = texts.get(payload["source"], "") + payload["text"]
     return texts
 

@@ -1,5 +1,8 @@
 """``chunkwise ingest`` killed with SIGKILL at several points, then run again: the collection must
-come out exactly as a clean build makes it (same point ids, payloads and vectors)."""
+come out exactly as a clean build makes it (same point ids, payloads and vectors).
+
+Every case runs on the embedded default (Qdrant Edge); the ones that matter most also on
+qdrant-client's local mode, the server's stand-in."""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.qdrant_store import QdrantStore
-from flows.components import build_chunker, build_embedder, build_parser, build_source
+from connectors.stores import open_store
+from flows.components import build_chunker, build_embedder, build_parser, build_source, build_sparse_encoder
 from flows.settings import IngestOptions
 from pipeline.indexing import index_documents
 
@@ -37,9 +40,9 @@ def chunkwise(*arguments: str, kill_at: str | None = None) -> subprocess.Complet
     )
 
 
-def ingest(folder: Path, store: Path, *options: str, kill_at: str | None = None) -> dict | None:
+def ingest(folder: Path, store: str, *options: str, kill_at: str | None = None) -> dict | None:
     """Run an ingest; the report when it finished, ``None`` when it was killed as asked."""
-    result = chunkwise("ingest", str(folder), "--store", str(store), "--collection", COLLECTION,
+    result = chunkwise("ingest", str(folder), "--store", store, "--collection", COLLECTION,
                        "--json", *options, kill_at=kill_at)  # fmt: skip
     if kill_at:
         assert result.returncode == -signal.SIGKILL, (result.returncode, result.stderr)
@@ -67,50 +70,59 @@ def edit(folder: Path) -> None:
     (folder / "notes.md").write_text("# Notes\n\nRelease notes are kept in the wiki, not in this folder.\n")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, sample_data) -> tuple[Path, Path, Path]:
-    """A corpus ingested completely: its folder, a pristine copy of it, and the store."""
+PREFIXES = {"edge": "", "local": "local:"}
+EDGE = pytest.param("edge", id="edge")
+LOCAL = pytest.param("local", id="qdrant-client-local")
+
+
+@pytest.fixture(scope="module", params=[EDGE, LOCAL])
+def built(request, tmp_path_factory, sample_data) -> tuple[Path, Path, Path, str]:
+    """A corpus ingested completely: its folder, a pristine copy, the store folder and its prefix."""
     root = tmp_path_factory.mktemp("built")
     corpus = make_corpus(root / "corpus", sample_data)
-    ingest(corpus, root / "store")
+    prefix = PREFIXES[request.param]
+    ingest(corpus, f"{prefix}{root / 'store'}")
     shutil.copytree(corpus, root / "pristine")
-    return corpus, root / "pristine", root / "store"
+    return corpus, root / "pristine", root / "store", prefix
 
 
 @pytest.fixture
-def workspace(tmp_path, built) -> tuple[Path, Path]:
-    """The built corpus, restored to its first version, and a copy of its store."""
-    corpus, pristine, store = built
+def workspace(tmp_path, built) -> tuple[Path, str]:
+    """The built corpus, restored to its first version, and a copy of its store (as a location)."""
+    corpus, pristine, store, prefix = built
     shutil.rmtree(corpus)
     shutil.copytree(pristine, corpus)  # at the same path: the stored sources name it
     shutil.copytree(store, tmp_path / "store")
-    return corpus, tmp_path / "store"
+    return corpus, f"{prefix}{tmp_path / 'store'}"
 
 
-def assert_same_as_clean_build(folder, store, encoder, collection_state, **options) -> None:
+def assert_same_as_clean_build(folder, store: str, encoder, collection_state, **options) -> None:
     settings = IngestOptions(**options)
     embedder = build_embedder(settings, encoder)
-    with QdrantStore(":memory:") as clean:
+    with open_store(":memory:") as clean:
         source, parser = build_source([str(folder)], settings), build_parser(settings)
-        index_documents(source, parser, build_chunker(settings, embedder), embedder, clean, COLLECTION)
+        chunker, sparse = build_chunker(settings, embedder), build_sparse_encoder(settings)
+        index_documents(source, parser, chunker, embedder, clean, COLLECTION, sparse_encoder=sparse)
         expected, fingerprint = collection_state(clean, COLLECTION), clean.fingerprint(COLLECTION)
-    with QdrantStore(str(store)) as stored:
+    with open_store(store) as stored:
         assert stored.fingerprint(COLLECTION) == fingerprint
         collection_state(stored, COLLECTION).assert_same_as(expected)
 
 
 @pytest.mark.parametrize(
-    "kill_at",
+    "backend, kill_at",
     [
-        "create_collection:1:after",  # an empty collection, stamped with its fingerprint
-        "upsert:3:after",  # a document half written
-        "upsert:9:after",  # some documents whole, a later one begun
+        ("edge", "create_collection:1:after"),  # an empty collection, stamped with its fingerprint
+        ("edge", "upsert:3:after"),  # a document half written
+        ("local", "upsert:3:after"),
+        ("edge", "upsert:9:after"),  # some documents whole, a later one begun
     ],
 )
 def test_a_first_ingest_killed_then_run_again_equals_a_clean_build(
-    tmp_path, sample_data, encoder, collection_state, kill_at
+    tmp_path, sample_data, encoder, collection_state, backend, kill_at
 ):
-    corpus, store = make_corpus(tmp_path / "corpus", sample_data), tmp_path / "store"
+    corpus = make_corpus(tmp_path / "corpus", sample_data)
+    store = f"{PREFIXES[backend]}{tmp_path / 'store'}"
 
     ingest(corpus, store, kill_at=kill_at)
     report = ingest(corpus, store)
@@ -138,6 +150,7 @@ def test_an_update_killed_then_run_again_equals_a_clean_build(workspace, encoder
     assert_same_as_clean_build(corpus, store, encoder, collection_state)
 
 
+@pytest.mark.parametrize("built", [EDGE], indirect=True)  # the reindex path is the store's same calls
 def test_a_reindex_killed_then_run_again_without_the_flag_equals_a_clean_build(
     workspace, encoder, collection_state
 ):

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-import connectors.qdrant_store as qdrant_store_module
+import connectors.qdrant_server_store as server_store_module
+from connectors.bm25_encoder import Bm25Encoder
 from connectors.filesystem_source import FileSystemSource
-from connectors.qdrant_store import QdrantStore
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from connectors.qdrant_server_store import QdrantServerStore
 from connectors.unstructured_parser import UnstructuredParser
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
@@ -60,18 +62,27 @@ def rechunker(tiktoken_tokenizer, encoder) -> TokenChunker:
 
 
 @pytest.fixture
-def store():
-    with QdrantStore(":memory:", batch_size=4) as store:
+def store(tmp_path):
+    """The embedded default store, writing a few points at a time so documents take several writes."""
+    with QdrantEdgeStore(tmp_path / "store", batch_size=4) as store:
+        yield store
+
+
+@pytest.fixture
+def server_store():
+    """qdrant-client's store (local mode), to fail its client calls the way a server would."""
+    with QdrantServerStore(":memory:", batch_size=4) as store:
         yield store
 
 
 def ingest(paths, chunker, encoder, store, source=None, **options):
     source = source or FileSystemSource(paths)
+    options.setdefault("sparse_encoder", Bm25Encoder())
     return index_documents(source, UnstructuredParser(), chunker, encoder, store, COLLECTION, **options)
 
 
 def clean_build(paths, chunker, encoder, collection_state):
-    with QdrantStore(":memory:") as fresh:
+    with QdrantServerStore(":memory:") as fresh:
         ingest(paths, chunker, encoder, fresh)
         return collection_state(fresh, COLLECTION)
 
@@ -112,7 +123,7 @@ def test_another_chunking_needs_reindex_which_rebuilds_like_a_clean_build(
     report = ingest([team], rechunker, encoder, store, reindex=True)
 
     assert (report.indexed, report.unchanged, report.failed) == (2, 0, 0)
-    assert store.fingerprint(COLLECTION) == pipeline_fingerprint(encoder, rechunker)
+    assert store.fingerprint(COLLECTION) == pipeline_fingerprint(encoder, rechunker, Bm25Encoder())
     collection_state(store, COLLECTION).assert_same_as(
         clean_build([team], rechunker, encoder, collection_state)
     )
@@ -140,7 +151,7 @@ def test_another_model_is_refused_even_with_reindex(team, chunker, encoder, stor
     with pytest.raises(FingerprintMismatchError, match="another/model"):
         ingest([team], chunker, RenamedEncoder(encoder), store, reindex=True)
 
-    assert store.fingerprint(COLLECTION) == pipeline_fingerprint(encoder, chunker)
+    assert store.fingerprint(COLLECTION) == pipeline_fingerprint(encoder, chunker, Bm25Encoder())
     collection_state(store, COLLECTION).assert_same_as(before)
 
 
@@ -228,9 +239,13 @@ def test_prune_needs_a_source_that_knows_its_scope(team, chunker, encoder, store
 
 
 def fail_upserts(store, monkeypatch, error, after: int, times: int = 10**9) -> list[int]:
-    """Make the store's client raise ``error`` on upserts after the first ``after``, ``times`` times."""
-    client, calls = store.client, []
-    real_upsert = client.upsert
+    """Make the store raise ``error`` on upserts after the first ``after``, ``times`` times.
+
+    qdrant-client's store fails in its client (so its retries run); the embedded store in its
+    engine call.
+    """
+    owner, name = (store.client, "upsert") if isinstance(store, QdrantServerStore) else (store, "_upsert")
+    calls, real_upsert = [], getattr(owner, name)
 
     def upsert(*args, **kwargs):
         calls.append(1)
@@ -238,27 +253,35 @@ def fail_upserts(store, monkeypatch, error, after: int, times: int = 10**9) -> l
             raise error
         return real_upsert(*args, **kwargs)
 
-    monkeypatch.setattr(client, "upsert", upsert)
+    monkeypatch.setattr(owner, name, upsert)
     return calls
 
 
+PERMANENT_FAILURES = {
+    "server": (UnexpectedResponse(403, "Forbidden", b'{"status":{"error":"read only"}}', None), "403"),
+    "edge": (StoreError("writing to 'docs' failed: No space left on device"), "No space left"),
+}
+
+
+@pytest.mark.parametrize("backend", list(PERMANENT_FAILURES))
 def test_a_permanent_store_failure_mid_document_keeps_its_previous_version_whole(
-    team, chunker, encoder, store, collection_state, monkeypatch
+    team, chunker, encoder, request, collection_state, monkeypatch, backend
 ):
+    store = request.getfixturevalue("server_store" if backend == "server" else "store")
+    error, message = PERMANENT_FAILURES[backend]
     ingest([team], chunker, encoder, store)
     before = collection_state(store, COLLECTION)
     edited = team / "git-bisect.txt"
     edited.write_text(edited.read_text() + "\nA closing paragraph added in the second version.\n")
-    forbidden = UnexpectedResponse(403, "Forbidden", b'{"status":{"error":"read only"}}', None)
-    fail_upserts(store, monkeypatch, forbidden, after=1)
+    fail_upserts(store, monkeypatch, error, after=1)
 
-    with pytest.raises(StoreError, match="403"):
+    with pytest.raises(StoreError, match=message):
         ingest([team], chunker, encoder, store)
 
     now = collection_state(store, COLLECTION)
-    for point_id, (payload, vector) in before.points.items():
-        assert now.points[point_id][0] == payload
-        assert (now.points[point_id][1] == vector).all()
+    for point_id, point in before.points.items():
+        assert now.points[point_id].payload == point.payload
+        assert (now.points[point_id].vector == point.vector).all()
     monkeypatch.undo()
     repaired = ingest([team], chunker, encoder, store)
     assert (repaired.indexed, repaired.unchanged) == (1, 1)
@@ -268,10 +291,11 @@ def test_a_permanent_store_failure_mid_document_keeps_its_previous_version_whole
 
 
 def test_transient_store_failures_are_retried_and_the_run_completes(
-    team, chunker, encoder, store, monkeypatch
+    team, chunker, encoder, server_store, monkeypatch
 ):
+    store = server_store
     sleeps: list[float] = []
-    monkeypatch.setattr(qdrant_store_module.time, "sleep", sleeps.append)
+    monkeypatch.setattr(server_store_module.time, "sleep", sleeps.append)
     calls = fail_upserts(store, monkeypatch, ResponseHandlingException(TimeoutError("timed out")), 0, times=2)
 
     report = ingest([team], chunker, encoder, store)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.bm25_encoder import Bm25Encoder
 from connectors.filesystem_source import FileSystemSource
-from connectors.qdrant_store import QdrantStore
+from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.unstructured_parser import UnstructuredParser
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from pipeline.errors import FingerprintMismatchError, StoreUnavailableError
@@ -51,8 +52,8 @@ def chunker(tiktoken_tokenizer, encoder):
 
 
 @pytest.fixture
-def store():
-    with QdrantStore(":memory:") as store:
+def store(tmp_path):
+    with QdrantEdgeStore(tmp_path / "store") as store:
         yield store
 
 
@@ -79,9 +80,9 @@ def test_every_document_is_indexed_with_exact_payloads(corpus, chunker, encoder,
     for name in SMALL_SAMPLES:
         path = corpus / name
         document = parser.parse(SourceItem(uri=str(path), name=name), path.read_bytes())
-        records, _ = store.client.scroll("docs", scroll_filter=None, limit=10_000, with_payload=True)
         mine = sorted(
-            (r.payload for r in records if r.payload["source"] == str(path)), key=lambda p: p["chunk_index"]
+            (p.payload for p in store.points("docs") if p.payload["source"] == str(path)),
+            key=lambda payload: payload["chunk_index"],
         )
         assert [p["chunk_index"] for p in mine] == list(range(len(mine)))
         for payload in mine:
@@ -167,3 +168,45 @@ def test_a_store_failure_stops_the_run_and_keeps_what_was_written(corpus, chunke
     with pytest.raises(StoreUnavailableError):
         ingest(corpus, chunker, encoder, failing, batch_chunks=1)
     assert store.count("docs") > 0 and store.document_count("docs") == 1
+
+
+def test_sparse_term_weights_are_stored_with_each_chunk_and_found_by_keyword(corpus, chunker, encoder, store):
+    bm25 = Bm25Encoder()
+
+    report = ingest(corpus, chunker, encoder, store, sparse_encoder=bm25)
+
+    assert store.fingerprint("docs").sparse == bm25.config
+    points = list(store.points("docs"))
+    assert len(points) == report.chunks
+    for point in points:
+        assert point.sparse == bm25.encode_documents([point.payload["text"]])[0]
+    holders = {}  # a word's term id -> the chunks holding it
+    for point in points:
+        for word in point.payload["text"].split():
+            for term in bm25.encode_query(word).indices:
+                holders.setdefault(term, set()).add(point.id)
+    unique = {  # chunks with a word no other chunk has
+        point.id: word
+        for point in points
+        for word in point.payload["text"].split()
+        if holders.get(_term(bm25, word)) == {point.id}
+    }
+    assert len(unique) >= len(points) // 2
+    for point_id, word in unique.items():  # that word finds its chunk first
+        hits = store.search("docs", None, k=1, sparse=bm25.encode_query(word))
+        assert [hit.id for hit in hits] == [point_id]
+
+
+def test_a_collection_built_without_sparse_terms_needs_a_reindex_for_them(corpus, chunker, encoder, store):
+    ingest(corpus, chunker, encoder, store)
+
+    with pytest.raises(FingerprintMismatchError, match="sparse"):
+        ingest(corpus, chunker, encoder, store, sparse_encoder=Bm25Encoder())
+    report = ingest(corpus, chunker, encoder, store, sparse_encoder=Bm25Encoder(), reindex=True)
+
+    assert report.indexed == 2 and all(point.sparse is not None for point in store.points("docs"))
+
+
+def _term(bm25: Bm25Encoder, word: str) -> int | None:
+    indices = bm25.encode_query(word).indices
+    return indices[0] if len(indices) == 1 else None

@@ -1,26 +1,24 @@
-"""QdrantStore on a real qdrant-client, in ``:memory:`` and in an embedded on-disk folder."""
+"""The store conformance suite: every backend behaves the same through the ``VectorStore`` protocol.
+
+Backends: Qdrant Edge (the embedded default) and qdrant-client's local mode in memory and on
+disk (the server's stand-in: no Qdrant server can run here). Every test runs on each of them.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-import connectors.qdrant_store as qdrant_store_module
-from connectors.qdrant_store import QdrantStore, _point_struct
-from pipeline.errors import (
-    FingerprintMismatchError,
-    StoreError,
-    StoreInUseError,
-    StoreUnavailableError,
-)
+from connectors.bm25_encoder import Bm25Encoder
+from connectors.stores import Store, open_store
+from pipeline.copying import copy_collection
+from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError, StoreInUseError
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import chunk_id, content_hash, document_id
 from pipeline.points import Point, chunk_payload
@@ -33,7 +31,11 @@ FINGERPRINT = Fingerprint(
     model="sentence-transformers/all-MiniLM-L6-v2",
     dimension=DIMENSION,
     chunking={"strategy": "fixed", "chunk_size": 256, "overlap": 32},
+    sparse=Bm25Encoder().config,
 )
+BM25 = Bm25Encoder()
+BACKENDS = {"edge": "{tmp}/edge", "local-memory": ":memory:", "local-disk": "local:{tmp}/local"}
+ON_DISK = ["edge", "local-disk"]
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,17 @@ def unit_vectors(count: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def make_doc(source: str, chunks: int, seed: int, version: str = "v1", width: int = 10) -> StoredDoc:
-    """A document of ``chunks`` chunks of ``width`` characters, with real payloads and ids."""
+def make_doc(
+    source: str, chunks: int, seed: int, version: str = "v1", width: int = 10, lang: str = "en"
+) -> StoredDoc:
+    """A document of ``chunks`` chunks of ``width`` characters, with real payloads, term weights and ids."""
     text = "".join(f"{version} c{i:03d} ".ljust(width)[:width] for i in range(chunks))
     document = Document(
         id=document_id(source),
         source=source,
         text=text,
         content_hash=content_hash(text.encode("utf-8")),
-        metadata={"title": source.rsplit("/", 1)[-1]},
+        metadata={"title": source.rsplit("/", 1)[-1], "lang": lang},
     )
     vectors = unit_vectors(chunks, seed)
     points = []
@@ -85,35 +89,39 @@ def make_doc(source: str, chunks: int, seed: int, version: str = "v1", width: in
                 id=chunk.id,
                 vector=vectors[index],
                 payload=chunk_payload(document, chunk, FINGERPRINT, chunks),
+                sparse=BM25.encode_documents([f"{source} {chunk.text}"])[0],
             )
         )
     return StoredDoc(document, points)
 
 
-def all_ids(store: QdrantStore, collection: str = COLLECTION) -> set[str]:
+def all_ids(store: Store, collection: str = COLLECTION) -> set[str]:
     """Every point id in the collection, through ``search`` (k larger than the collection)."""
     hits = store.search(collection, unit_vectors(1, 999)[0], k=1000)
     return {hit.id for hit in hits}
 
 
-@pytest.fixture(params=["memory", "disk"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantStore]:
-    location = ":memory:" if request.param == "memory" else str(tmp_path / "qdrant")
-    with QdrantStore(location) as opened:
+def location_of(backend: str, tmp_path: Path) -> str:
+    return BACKENDS[backend].format(tmp=tmp_path)
+
+
+@pytest.fixture(params=list(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with open_store(location_of(request.param, tmp_path)) as opened:
         yield opened
 
 
-@pytest.fixture
-def disk_location(tmp_path: Path) -> str:
-    return str(tmp_path / "qdrant")
+@pytest.fixture(params=ON_DISK)
+def disk_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return location_of(request.param, tmp_path)
 
 
 @pytest.fixture
-def filled(store: QdrantStore) -> tuple[QdrantStore, StoredDoc, StoredDoc, StoredDoc]:
+def filled(store: Store) -> tuple[Store, StoredDoc, StoredDoc, StoredDoc]:
     store.ensure_collection(COLLECTION, FINGERPRINT)
     a = make_doc("/docs/a.md", chunks=4, seed=1)
     b = make_doc("/docs/b.md", chunks=3, seed=2)
-    c = make_doc("/docs/c.md", chunks=2, seed=3)
+    c = make_doc("/docs/c.md", chunks=2, seed=3, lang="fr")
     for doc in (a, b, c):
         store.replace_document(COLLECTION, doc.id, doc.points)
     return store, a, b, c
@@ -122,7 +130,7 @@ def filled(store: QdrantStore) -> tuple[QdrantStore, StoredDoc, StoredDoc, Store
 # --- collections and fingerprints ------------------------------------------------------------
 
 
-def test_ensure_collection_creates_it_with_the_fingerprint(store: QdrantStore) -> None:
+def test_ensure_collection_creates_it_with_the_fingerprint(store: Store) -> None:
     assert not store.collection_exists(COLLECTION)
     assert store.fingerprint(COLLECTION) is None
 
@@ -133,7 +141,7 @@ def test_ensure_collection_creates_it_with_the_fingerprint(store: QdrantStore) -
     assert store.count(COLLECTION) == 0
 
 
-def test_ensure_collection_again_with_same_fingerprint_keeps_data(store: QdrantStore) -> None:
+def test_ensure_collection_again_with_same_fingerprint_keeps_data(store: Store) -> None:
     store.ensure_collection(COLLECTION, FINGERPRINT)
     doc = make_doc("/docs/a.md", chunks=3, seed=1)
     store.replace_document(COLLECTION, doc.id, doc.points)
@@ -142,6 +150,7 @@ def test_ensure_collection_again_with_same_fingerprint_keeps_data(store: QdrantS
         model=FINGERPRINT.model,
         dimension=FINGERPRINT.dimension,
         chunking=dict(reversed(list(FINGERPRINT.chunking.items()))),  # key order does not matter
+        sparse=FINGERPRINT.sparse,
     )
     store.ensure_collection(COLLECTION, same)
 
@@ -152,18 +161,16 @@ def test_ensure_collection_again_with_same_fingerprint_keeps_data(store: QdrantS
 @pytest.mark.parametrize(
     "other",
     [
-        Fingerprint(model="BAAI/bge-small-en-v1.5", dimension=DIMENSION, chunking=FINGERPRINT.chunking),
-        Fingerprint(model=FINGERPRINT.model, dimension=768, chunking=FINGERPRINT.chunking),
-        Fingerprint(model=FINGERPRINT.model, dimension=DIMENSION, chunking={"strategy": "late"}),
-        Fingerprint(
-            model=FINGERPRINT.model,
-            dimension=DIMENSION,
-            chunking={**FINGERPRINT.chunking, "chunk_size": 512},
-        ),
+        replace(FINGERPRINT, model="BAAI/bge-small-en-v1.5"),
+        replace(FINGERPRINT, dimension=768),
+        replace(FINGERPRINT, chunking={"strategy": "late"}),
+        replace(FINGERPRINT, chunking={**FINGERPRINT.chunking, "chunk_size": 512}),
+        replace(FINGERPRINT, sparse={**BM25.config, "k": 0.9}),
+        replace(FINGERPRINT, sparse=None),
     ],
-    ids=["model", "dimension", "strategy", "chunk_size"],
+    ids=["model", "dimension", "strategy", "chunk_size", "sparse options", "no sparse"],
 )
-def test_ensure_collection_with_another_fingerprint_raises(store: QdrantStore, other: Fingerprint) -> None:
+def test_ensure_collection_with_another_fingerprint_raises(store: Store, other: Fingerprint) -> None:
     store.ensure_collection(COLLECTION, FINGERPRINT)
 
     with pytest.raises(FingerprintMismatchError):
@@ -172,18 +179,7 @@ def test_ensure_collection_with_another_fingerprint_raises(store: QdrantStore, o
     assert store.fingerprint(COLLECTION) == FINGERPRINT  # the stored one is left as it was
 
 
-def test_collection_not_built_by_chunkwise_raises(store: QdrantStore) -> None:
-    store.client.create_collection(
-        "foreign",
-        vectors_config={"dense": models.VectorParams(size=DIMENSION, distance=models.Distance.COSINE)},
-    )
-
-    assert store.fingerprint("foreign") is None
-    with pytest.raises(FingerprintMismatchError, match="foreign"):
-        store.ensure_collection("foreign", FINGERPRINT)
-
-
-def test_operations_on_a_missing_collection_raise_store_error(store: QdrantStore) -> None:
+def test_operations_on_a_missing_collection_raise_store_error(store: Store) -> None:
     with pytest.raises(StoreError):
         store.count("missing")
 
@@ -199,15 +195,15 @@ def test_replace_document_writes_its_points(filled) -> None:
     assert store.count(COLLECTION, {"document_id": a.id}) == 4
 
 
-def test_replace_document_in_several_batches() -> None:
-    with QdrantStore(":memory:", batch_size=2) as store:
-        store.ensure_collection(COLLECTION, FINGERPRINT)
-        doc = make_doc("/docs/long.md", chunks=7, seed=4)
+def test_replace_document_in_several_batches(store: Store) -> None:
+    store.batch_size = 2
+    store.ensure_collection(COLLECTION, FINGERPRINT)
+    doc = make_doc("/docs/long.md", chunks=7, seed=4)
 
-        store.replace_document(COLLECTION, doc.id, doc.points)
+    store.replace_document(COLLECTION, doc.id, doc.points)
 
-        assert store.count(COLLECTION) == 7
-        assert all_ids(store) == doc.point_ids
+    assert store.count(COLLECTION) == 7
+    assert all_ids(store) == doc.point_ids
 
 
 def test_replace_with_fewer_points_removes_stale_ones_of_that_document_only(filled) -> None:
@@ -242,15 +238,14 @@ def test_replace_with_entirely_new_ids_removes_all_old_points(filled) -> None:
     assert not {hit.id for hit in stale_hits} & a.point_ids
 
 
-def test_a_known_new_document_is_written_without_looking_for_stale_points(filled, monkeypatch) -> None:
+def test_a_known_new_document_is_written_without_looking_for_stale_points(filled) -> None:
     store, a, b, c = filled
-    d = make_doc("/docs/d.md", chunks=2, seed=21)
-    deletes: list[object] = []
-    monkeypatch.setattr(store.client, "delete", lambda *args, **kwargs: deletes.append(kwargs))
+    new_a = make_doc("/docs/a.md", chunks=2, seed=21, version="v2")
 
-    store.replace_document(COLLECTION, d.id, d.points, known_new=True)
+    # The caller's word is taken: nothing of the document is looked for, so a's old points stay.
+    store.replace_document(COLLECTION, a.id, new_a.points, known_new=True)
 
-    assert deletes == [] and all_ids(store) == a.point_ids | b.point_ids | c.point_ids | d.point_ids
+    assert all_ids(store) == a.point_ids | new_a.point_ids | b.point_ids | c.point_ids
 
 
 def test_delete_document_removes_only_that_document(filled) -> None:
@@ -304,7 +299,7 @@ def test_stored_documents_follow_replacement_and_deletion(filled) -> None:
 def test_a_half_written_new_version_is_not_current(filled) -> None:
     store, a, _b, _c = filled
     new_a = make_doc("/docs/a.md", chunks=4, seed=13, version="v2")
-    store.client.upsert(COLLECTION, points=[_point_struct(p) for p in new_a.points[:2]], wait=True)
+    store.write_points(COLLECTION, new_a.points[:2])
 
     entry = store.stored_documents(COLLECTION)[a.id]
 
@@ -313,7 +308,7 @@ def test_a_half_written_new_version_is_not_current(filled) -> None:
     assert not entry.is_current(a.document.content_hash, FINGERPRINT.digest)
 
 
-def test_stored_documents_read_every_page(store: QdrantStore) -> None:
+def test_stored_documents_read_every_page(store: Store) -> None:
     store.scroll_page = 3
     store.ensure_collection(COLLECTION, FINGERPRINT)
     docs = [make_doc(f"/docs/{i}.md", chunks=i + 1, seed=i) for i in range(4)]
@@ -329,7 +324,9 @@ def test_stored_documents_read_every_page(store: QdrantStore) -> None:
 
 def test_set_fingerprint_restamps_the_collection_and_keeps_its_points(filled) -> None:
     store, *_ = filled
-    rechunked = Fingerprint(model=FINGERPRINT.model, dimension=DIMENSION, chunking={"chunk_size": 64})
+    rechunked = Fingerprint(
+        model=FINGERPRINT.model, dimension=DIMENSION, chunking={"chunk_size": 64}, sparse=None
+    )
 
     store.set_fingerprint(COLLECTION, rechunked)
 
@@ -453,7 +450,7 @@ def test_count_with_filters(filled) -> None:
     assert store.count(COLLECTION, {}) == 9
 
 
-def test_document_count(store: QdrantStore) -> None:
+def test_document_count(store: Store) -> None:
     store.ensure_collection(COLLECTION, FINGERPRINT)
     assert store.document_count(COLLECTION) == 0
 
@@ -465,16 +462,182 @@ def test_document_count(store: QdrantStore) -> None:
     assert store.count(COLLECTION) == 9
 
 
-# --- embedded folder: persistence and locking ------------------------------------------------
+def test_search_filter_on_any_metadata_key(filled) -> None:
+    store, a, b, c = filled
+
+    french = store.search(COLLECTION, a.points[0].vector, k=100, filters={"metadata.lang": "fr"})
+    titled = store.count(COLLECTION, {"metadata.title": ["a.md", "b.md"]})
+
+    assert {hit.id for hit in french} == c.point_ids
+    assert titled == len(a.points) + len(b.points)
+
+
+def test_a_filter_value_that_cannot_be_matched_is_refused(filled) -> None:
+    store, *_ = filled
+
+    with pytest.raises(ConfigurationError, match="start"):
+        store.count(COLLECTION, {"start": 1.5})
+    with pytest.raises(ConfigurationError, match="no values"):
+        store.count(COLLECTION, {"source": []})
+
+
+def test_search_with_a_score_threshold_drops_weaker_hits(filled) -> None:
+    store, _a, b, _c = filled
+    target = b.points[0]
+
+    hits = store.search(COLLECTION, target.vector, k=10, score_threshold=0.9)
+
+    assert [hit.id for hit in hits] == [target.id]
+
+
+# --- sparse terms and hybrid search ----------------------------------------------------------
+
+
+def test_sparse_search_finds_the_chunks_holding_the_terms(filled) -> None:
+    store, _a, b, _c = filled
+
+    both_terms = store.search(COLLECTION, None, k=5, sparse=BM25.encode_query("b.md c001"))
+    by_source = store.search(COLLECTION, None, k=3, sparse=BM25.encode_query("b.md"))
+
+    assert both_terms[0].id == b.points[1].id  # the only chunk with all the terms
+    assert {hit.id for hit in by_source} == b.point_ids
+    assert all(hit.score > 0 for hit in both_terms + by_source)
+
+
+def test_rarer_terms_weigh_more_through_the_collections_idf(filled) -> None:
+    store, _a, _b, c = filled
+    # "c000" is in every document's first chunk, "c.md" only in c's: IDF must favour c's chunks.
+    hits = store.search(COLLECTION, None, k=3, sparse=BM25.encode_query("c000 c.md"))
+
+    assert hits[0].id == c.points[0].id
+    assert hits[1].payload["document_id"] == c.id
+
+
+def test_hybrid_search_fuses_dense_and_sparse_rankings_by_reciprocal_rank(filled) -> None:
+    store, a, b, _c = filled
+    only_in_a3 = BM25.encode_query("c003")  # a is the only document with a fourth chunk
+    dense_ranking = [hit.id for hit in store.search(COLLECTION, b.points[1].vector, k=9)]
+    rank_of_a3 = dense_ranking.index(a.points[3].id)
+
+    hits = store.search(COLLECTION, b.points[1].vector, k=4, sparse=only_in_a3)
+
+    # a3 is first of the sparse ranking and somewhere in the dense one; b1 first of the dense only.
+    assert [hit.id for hit in hits[:2]] == [a.points[3].id, b.points[1].id]
+    assert hits[0].score == pytest.approx(1 / 60 + 1 / (60 + rank_of_a3), rel=1e-3)
+    assert hits[1].score == pytest.approx(1 / 60, rel=1e-3)
+    assert [hit.id for hit in hits[2:]] == [i for i in dense_ranking if i != a.points[3].id][1:3]
+
+
+def test_hybrid_search_honours_filters(filled) -> None:
+    store, a, _b, c = filled
+
+    hits = store.search(
+        COLLECTION,
+        a.points[0].vector,
+        k=10,
+        filters={"source": "/docs/c.md"},
+        sparse=BM25.encode_query("c001"),
+    )
+
+    assert {hit.id for hit in hits} == c.point_ids
+
+
+def test_a_search_needs_a_query(filled) -> None:
+    store, *_ = filled
+
+    with pytest.raises(ConfigurationError, match="dense vector, sparse terms"):
+        store.search(COLLECTION, None, k=3)
+
+
+def test_points_gives_back_every_point_with_its_vectors_and_payload(filled) -> None:
+    store, a, b, c = filled
+    written = {p.id: p for doc in (a, b, c) for p in doc.points}
+
+    read = {p.id: p for p in store.points(COLLECTION)}
+
+    assert read.keys() == written.keys()
+    for point_id, point in read.items():
+        np.testing.assert_allclose(point.vector, written[point_id].vector, atol=1e-6)
+        assert point.payload == written[point_id].payload
+        assert point.sparse is not None and written[point_id].sparse is not None
+        assert dict(zip(point.sparse.indices, point.sparse.values, strict=True)) == pytest.approx(
+            dict(zip(written[point_id].sparse.indices, written[point_id].sparse.values, strict=True))
+        )
+
+
+def test_collections_lists_what_the_store_holds(store: Store) -> None:
+    assert store.collections() == []
+
+    store.ensure_collection("one", FINGERPRINT)
+    store.ensure_collection("two", FINGERPRINT)
+    store.drop_collection("one")
+
+    assert store.collections() == ["two"]
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "with space", ".hidden", "x" * 129])
+def test_unusable_collection_names_are_refused(store: Store, name: str) -> None:
+    with pytest.raises(ConfigurationError, match="collection name"):
+        store.ensure_collection(name, FINGERPRINT)
+
+
+# --- moving a collection between backends ----------------------------------------------------
+
+
+@pytest.mark.parametrize("target_backend", list(BACKENDS))
+def test_a_copy_to_any_backend_keeps_points_payloads_and_search_results(
+    filled, tmp_path: Path, target_backend: str
+) -> None:
+    store, a, _b, c = filled
+    queries = [  # rankings without ties, so that their order is the same everywhere
+        (a.points[1].vector, None),
+        (None, BM25.encode_query("c003")),
+        (c.points[0].vector, BM25.encode_query("c003")),
+    ]
+    before = [store.search(COLLECTION, vector, k=5, sparse=sparse) for vector, sparse in queries]
+
+    with open_store(location_of(target_backend, tmp_path / "target")) as target:
+        copied = copy_collection(store, target, COLLECTION, batch_points=4)
+
+        assert copied == 9 == target.count(COLLECTION)
+        assert target.fingerprint(COLLECTION) == FINGERPRINT
+        assert target.stored_documents(COLLECTION) == store.stored_documents(COLLECTION)
+        after = [target.search(COLLECTION, vector, k=5, sparse=sparse) for vector, sparse in queries]
+        for found, expected in zip(after, before, strict=True):
+            assert [hit.id for hit in found] == [hit.id for hit in expected]
+            assert [hit.payload for hit in found] == [hit.payload for hit in expected]
+            assert [hit.score for hit in found] == pytest.approx([hit.score for hit in expected], abs=1e-5)
+
+
+def test_a_copy_onto_a_collection_holding_points_needs_replace(filled, tmp_path: Path) -> None:
+    store, a, *_ = filled
+    with open_store(str(tmp_path / "target")) as target:
+        copy_collection(store, target, COLLECTION)
+        store.delete_document(COLLECTION, a.id)
+
+        with pytest.raises(ConfigurationError, match="replace"):
+            copy_collection(store, target, COLLECTION)
+        assert target.count(COLLECTION) == 9  # untouched
+
+        copy_collection(store, target, COLLECTION, replace=True)
+        assert target.count(COLLECTION) == 9 - len(a.points)
+
+
+def test_copying_a_missing_collection_is_an_error(store: Store, tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "target")) as target, pytest.raises(StoreError, match="does not exist"):
+        copy_collection(store, target, "missing")
+
+
+# --- on disk: persistence and one process at a time ------------------------------------------
 
 
 def test_data_and_fingerprint_persist_after_close(disk_location: str) -> None:
     doc = make_doc("/docs/a.md", chunks=3, seed=1)
-    with QdrantStore(disk_location) as first:
+    with open_store(disk_location) as first:
         first.ensure_collection(COLLECTION, FINGERPRINT)
         first.replace_document(COLLECTION, doc.id, doc.points)
 
-    with QdrantStore(disk_location) as reopened:
+    with open_store(disk_location) as reopened:
         assert reopened.count(COLLECTION) == 3
         assert reopened.fingerprint(COLLECTION) == FINGERPRINT
         reopened.ensure_collection(COLLECTION, FINGERPRINT)
@@ -484,12 +647,14 @@ def test_data_and_fingerprint_persist_after_close(disk_location: str) -> None:
         hits = reopened.search(COLLECTION, doc.points[2].vector, k=1)
         assert hits[0].id == doc.points[2].id
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+        sparse_hits = reopened.search(COLLECTION, None, k=1, sparse=BM25.encode_query("c001"))
+        assert sparse_hits[0].id == doc.points[1].id
 
 
 def test_second_store_on_the_same_folder_in_this_process_is_refused(disk_location: str) -> None:
-    with QdrantStore(disk_location) as first:
+    with open_store(disk_location) as first:
         first.ensure_collection(COLLECTION, FINGERPRINT)
-        second = QdrantStore(disk_location)  # nothing is opened yet
+        second = open_store(disk_location)  # nothing is opened yet
 
         with pytest.raises(StoreInUseError, match="in use"):
             second.count(COLLECTION)
@@ -500,10 +665,10 @@ def test_second_store_on_the_same_folder_in_this_process_is_refused(disk_locatio
 
 SECOND_PROCESS = """
 import sys
-from connectors.qdrant_store import QdrantStore, _point_struct
+from connectors.stores import open_store
 from pipeline.errors import StoreInUseError
 
-store = QdrantStore(sys.argv[1])
+store = open_store(sys.argv[1])
 try:
     store.count("docs")
 except StoreInUseError as error:
@@ -515,7 +680,7 @@ print("opened")
 
 def test_second_store_in_another_process_is_refused(disk_location: str) -> None:
     doc = make_doc("/docs/a.md", chunks=4, seed=1)
-    with QdrantStore(disk_location) as first:
+    with open_store(disk_location) as first:
         first.ensure_collection(COLLECTION, FINGERPRINT)
         first.replace_document(COLLECTION, doc.id, doc.points)
 
@@ -528,118 +693,10 @@ def test_second_store_in_another_process_is_refused(disk_location: str) -> None:
         )
 
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "StoreInUseError" in result.stdout
         assert "in use" in result.stdout
-        # The first store is unharmed.
-        assert first.count(COLLECTION) == 4
+        assert first.count(COLLECTION) == 4  # the first store is unharmed
         assert all_ids(first) == doc.point_ids
 
-    with QdrantStore(disk_location) as reopened:
+    with open_store(disk_location) as reopened:
         assert reopened.count(COLLECTION) == 4
         assert reopened.fingerprint(COLLECTION) == FINGERPRINT
-
-
-# --- retries (_call) -------------------------------------------------------------------------
-# No Qdrant server can run here, so transient failures are simulated by handing ``_call``
-# operations that fail the way qdrant-client does when a server times out or answers 5xx.
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    delays: list[float] = []
-    monkeypatch.setattr(qdrant_store_module.time, "sleep", delays.append)
-    return delays
-
-
-class Flaky:
-    """An operation that raises ``error`` for its first ``failures`` calls, then returns ``value``."""
-
-    def __init__(self, error: Exception, failures: int, value: object = "ok") -> None:
-        self.error = error
-        self.failures = failures
-        self.value = value
-        self.calls = 0
-
-    def __call__(self) -> object:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise self.error
-        return self.value
-
-
-def transient() -> Exception:
-    return ResponseHandlingException(TimeoutError("read timed out"))
-
-
-def test_call_retries_transient_failures_then_returns(sleeps: list[float]) -> None:
-    store = QdrantStore("http://localhost:6333", retries=3)
-    operation = Flaky(transient(), failures=2, value=42)
-
-    assert store._call(operation) == 42
-    assert operation.calls == 3
-    assert len(sleeps) == 2
-    assert sleeps[0] > 0
-    assert sleeps[1] > sleeps[0]  # backoff grows
-
-
-def test_call_retries_server_errors_and_rate_limits(sleeps: list[float]) -> None:
-    store = QdrantStore("http://localhost:6333", retries=3)
-    for status in (429, 503):
-        error = UnexpectedResponse(status, "busy", b"", None)
-        operation = Flaky(error, failures=1)
-        assert store._call(operation) == "ok"
-        assert operation.calls == 2
-
-
-def test_call_gives_up_after_the_retries(sleeps: list[float]) -> None:
-    store = QdrantStore("http://localhost:6333", retries=3)
-    operation = Flaky(transient(), failures=10**6)
-
-    with pytest.raises(StoreUnavailableError) as excinfo:
-        store._call(operation)
-
-    assert operation.calls == 4  # one try and three retries
-    assert len(sleeps) == 3
-    assert "localhost:6333" in str(excinfo.value)
-    assert isinstance(excinfo.value.__cause__, ResponseHandlingException)
-
-
-def test_call_without_retries_tries_once(sleeps: list[float]) -> None:
-    store = QdrantStore("http://localhost:6333", retries=0)
-    operation = Flaky(transient(), failures=1)
-
-    with pytest.raises(StoreUnavailableError):
-        store._call(operation)
-
-    assert operation.calls == 1
-    assert sleeps == []
-
-
-@pytest.mark.parametrize(
-    "error",
-    [ValueError("bad request"), UnexpectedResponse(404, "Not Found", b"", None)],
-    ids=["ValueError", "404"],
-)
-def test_call_does_not_retry_other_errors(sleeps: list[float], error: Exception) -> None:
-    store = QdrantStore("http://localhost:6333", retries=3)
-    operation = Flaky(error, failures=10**6)
-
-    with pytest.raises(StoreError) as excinfo:
-        store._call(operation)
-
-    assert operation.calls == 1
-    assert sleeps == []
-    assert not isinstance(excinfo.value, StoreUnavailableError)
-    assert excinfo.value.__cause__ is error
-
-
-def test_call_passes_store_errors_through_unchanged(sleeps: list[float]) -> None:
-    store = QdrantStore("http://localhost:6333", retries=3)
-    error = FingerprintMismatchError("different pipeline")
-    operation = Flaky(error, failures=1)
-
-    with pytest.raises(FingerprintMismatchError) as excinfo:
-        store._call(operation)
-
-    assert excinfo.value is error
-    assert operation.calls == 1

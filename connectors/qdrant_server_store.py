@@ -1,14 +1,28 @@
-"""A vector store on qdrant-client: an embedded folder, ``:memory:``, or a Qdrant server URL."""
+"""A vector store on qdrant-client: a Qdrant server or cluster URL, or qdrant-client's local mode."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from connectors.qdrant_common import (
+    DENSE,
+    INDEXED_FIELDS,
+    METADATA_KEY,
+    RRF_K,
+    SPARSE,
+    batches,
+    check_collection_name,
+    field_condition,
+    payload_filter,
+    prefetch_limit,
+    request_size,
+)
 from pipeline.errors import (
     ConfigurationError,
     FingerprintMismatchError,
@@ -19,55 +33,75 @@ from pipeline.errors import (
 from pipeline.fingerprint import Fingerprint
 from pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
 from pipeline.points import Point
-from pipeline.types import SearchHit
+from pipeline.types import SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
-DENSE = "dense"
-METADATA_KEY = "chunkwise"
-INDEXED_FIELDS = ("document_id", "source")
 T = TypeVar("T")
+Quantization = Literal["scalar", "binary"]
 
 
-class QdrantStore:
-    """Chunk vectors in Qdrant collections, each stamped with the pipeline fingerprint that built it.
+class QdrantServerStore:
+    """Chunk vectors in a Qdrant server or cluster, through qdrant-client.
 
-    ``location`` is a folder (embedded local mode, one process at a time), ``":memory:"``, or an
-    ``http(s)://`` URL of a Qdrant server or cluster (``api_key`` for Qdrant Cloud). Writes go in
-    batches of ``batch_size`` points and are read back in pages of ``scroll_page``; transient
-    server errors are retried with backoff.
+    ``location`` is an ``http(s)://`` URL (``api_key`` for Qdrant Cloud; ``verify`` a CA bundle
+    path or ``False`` for TLS), or, for tests and small trials, qdrant-client's local mode:
+    ``":memory:"`` or a folder. Writes go in batches of at most ``batch_size`` points and
+    ``max_request_bytes`` bytes (the server refuses requests over 32 MB), ``parallel`` at a
+    time to a server; transient errors (timeouts, 5xx, 429) are retried with backoff.
+    ``on_disk``, ``quantization``, ``shard_number``, ``replication_factor`` and
+    ``write_consistency_factor`` are passed to the collections it creates.
 
     Example::
 
-        store = QdrantStore(".chunkwise/qdrant")
+        store = QdrantServerStore("http://qdrant.internal:6333", api_key=key, parallel=4)
         store.ensure_collection("docs", fingerprint)
         hits = store.search("docs", query_vector, k=5, filters={"source": "/docs/faq.md"})
     """
 
     def __init__(
         self,
-        location: str = ".chunkwise/qdrant",
+        location: str = ":memory:",
         *,
         api_key: str | None = None,
         timeout: float = 30.0,
         batch_size: int = 128,
+        max_request_bytes: int = 8 * 2**20,
+        parallel: int = 2,
         retries: int = 4,
         prefer_grpc: bool = False,
+        verify: bool | str = True,
         scroll_page: int = 4096,
+        on_disk: bool = False,
+        quantization: Quantization | None = None,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
     ) -> None:
         if not location:
-            raise ConfigurationError("location is empty: give a folder, ':memory:' or an http(s) URL")
-        if batch_size < 1 or scroll_page < 1:
+            raise ConfigurationError("location is empty: give an http(s) URL, ':memory:' or a folder")
+        if min(batch_size, scroll_page, parallel, max_request_bytes) < 1:
             raise ConfigurationError(
-                f"batch_size ({batch_size}) and scroll_page ({scroll_page}) must be >= 1"
+                f"batch_size ({batch_size}), scroll_page ({scroll_page}), parallel ({parallel}) and "
+                f"max_request_bytes ({max_request_bytes}) must be >= 1"
             )
+        if quantization not in (None, "scalar", "binary"):
+            raise ConfigurationError(f"quantization must be 'scalar', 'binary' or None, not {quantization!r}")
         self.location = location
         self.api_key = api_key
         self.timeout = timeout
         self.batch_size = batch_size
+        self.max_request_bytes = max_request_bytes
+        self.parallel = parallel
         self.retries = max(0, retries)
         self.prefer_grpc = prefer_grpc
+        self.verify = verify
         self.scroll_page = scroll_page
+        self.on_disk = on_disk
+        self.quantization = quantization
+        self.shard_number = shard_number
+        self.replication_factor = replication_factor
+        self.write_consistency_factor = write_consistency_factor
         self._client: Any = None
 
     @property
@@ -86,13 +120,18 @@ class QdrantStore:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> QdrantStore:
+    def __enter__(self) -> QdrantServerStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def collections(self) -> list[str]:
+        response = self._call(lambda: self.client.get_collections())
+        return sorted(c.name for c in response.collections)
+
     def collection_exists(self, collection: str) -> bool:
+        check_collection_name(collection)
         return bool(self._call(lambda: self.client.collection_exists(collection)))
 
     def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
@@ -123,13 +162,11 @@ class QdrantStore:
         """
         from qdrant_client import models
 
-        for start in range(0, len(points), self.batch_size):
-            batch = [_point_struct(p) for p in points[start : start + self.batch_size]]
-            self._call(lambda batch=batch: self.client.upsert(collection, points=batch, wait=True))
+        self.write_points(collection, points)
         if known_new:
             return
         stale = models.Filter(
-            must=[_match("document_id", document_id)],
+            must=[field_condition(models, "document_id", document_id)],
             must_not=[models.HasIdCondition(has_id=[p.id for p in points])] if points else [],
         )
         self._call(lambda: self.client.delete(collection, points_selector=stale, wait=True))
@@ -137,9 +174,37 @@ class QdrantStore:
     def delete_document(self, collection: str, document_id: str) -> None:
         self.replace_document(collection, document_id, [])
 
+    def write_points(self, collection: str, points: Sequence[Point]) -> None:
+        """Upsert ``points`` in batches; to a server, ``parallel`` batches at a time."""
+        structs = [
+            [_point_struct(p) for p in batch]
+            for batch in batches(points, self.batch_size, self.max_request_bytes, request_size)
+        ]
+
+        def upsert(batch: list[Any]) -> None:
+            self._call(lambda: self.client.upsert(collection, points=batch, wait=True))
+
+        if self.is_server and self.parallel > 1 and len(structs) > 1:
+            with ThreadPoolExecutor(self.parallel) as pool:
+                list(pool.map(upsert, structs))
+        else:
+            for batch in structs:
+                upsert(batch)
+
     def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
         """Every document in the collection with its points counted per version."""
-        return summarize(self._payloads(collection, MANIFEST_FIELDS))
+        return summarize(record.payload or {} for record in self._scroll(collection, list(MANIFEST_FIELDS)))
+
+    def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
+        for record in self._scroll(collection, True, with_vectors=with_vectors):
+            vectors = record.vector if isinstance(record.vector, dict) else {}
+            dense = vectors.get(DENSE)
+            yield Point(
+                id=str(record.id),
+                vector=np.asarray(dense if dense is not None else [], dtype=np.float32),
+                payload=dict(record.payload or {}),
+                sparse=_sparse_from_client(vectors.get(SPARSE)),
+            )
 
     def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
@@ -150,18 +215,37 @@ class QdrantStore:
     def search(
         self,
         collection: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None,
         k: int,
         filters: Mapping[str, Any] | None = None,
+        *,
+        sparse: SparseVector | None = None,
+        score_threshold: float | None = None,
     ) -> list[SearchHit]:
+        """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid)."""
+        from qdrant_client import models
+
+        query_filter = payload_filter(models, filters)
+        queries = _queries(vector, sparse)
+        if len(queries) == 1:
+            [(query, using)] = queries
+            arguments: dict[str, Any] = {"query": query, "using": using}
+        else:
+            arguments = {
+                "prefetch": [
+                    models.Prefetch(query=query, using=using, limit=prefetch_limit(k), filter=query_filter)
+                    for query, using in queries
+                ],
+                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+            }
         response = self._call(
             lambda: self.client.query_points(
                 collection,
-                query=_query_vector(vector),
-                using=DENSE,
                 limit=k,
-                query_filter=_filter(filters) if filters else None,
+                query_filter=query_filter,
+                score_threshold=score_threshold,
                 with_payload=True,
+                **arguments,
             )
         )
         return [_hit(point) for point in response.points]
@@ -174,15 +258,17 @@ class QdrantStore:
         filters: Mapping[str, Any] | None = None,
     ) -> list[SearchHit]:
         """The ``k`` documents closest to ``vector``, each as its best-scoring chunk."""
+        from qdrant_client import models
+
         response = self._call(
             lambda: self.client.query_points_groups(
                 collection,
                 group_by="document_id",
-                query=_query_vector(vector),
+                query=np.asarray(vector, dtype=np.float32).tolist(),
                 using=DENSE,
                 limit=k,
                 group_size=1,
-                query_filter=_filter(filters) if filters else None,
+                query_filter=payload_filter(models, filters),
                 with_payload=True,
             )
         )
@@ -193,7 +279,9 @@ class QdrantStore:
         self._call(lambda: self.client.delete_collection(collection))
 
     def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
-        query_filter = _filter(filters) if filters else None
+        from qdrant_client import models
+
+        query_filter = payload_filter(models, filters)
         result = self._call(lambda: self.client.count(collection, count_filter=query_filter, exact=True))
         return int(result.count)
 
@@ -202,8 +290,8 @@ class QdrantStore:
         facets = self._call(lambda: self.client.facet(collection, key="document_id", limit=10**9, exact=True))
         return len(facets.hits)
 
-    def _payloads(self, collection: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """The ``fields`` of every point's payload, page by page."""
+    def _scroll(self, collection: str, with_payload: Any, *, with_vectors: bool = False) -> Iterator[Any]:
+        """Every point's record, page by page."""
         offset = None
         while True:
             records, offset = self._call(
@@ -211,29 +299,41 @@ class QdrantStore:
                     collection,
                     limit=self.scroll_page,
                     offset=offset,
-                    with_payload=list(fields),
-                    with_vectors=False,
+                    with_payload=with_payload,
+                    with_vectors=with_vectors,
                 )
             )
-            for record in records:
-                yield record.payload or {}
+            yield from records
             if offset is None:
                 return
 
     def _create(self, collection: str, fingerprint: Fingerprint) -> None:
         from qdrant_client import models
 
-        vectors = {DENSE: models.VectorParams(size=fingerprint.dimension, distance=models.Distance.COSINE)}
+        vectors = {
+            DENSE: models.VectorParams(
+                size=fingerprint.dimension, distance=models.Distance.COSINE, on_disk=self.on_disk or None
+            )
+        }
+        sparse = {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}
         self._call(
             lambda: self.client.create_collection(
-                collection, vectors_config=vectors, metadata={METADATA_KEY: fingerprint.to_dict()}
+                collection,
+                vectors_config=vectors,
+                sparse_vectors_config=sparse,
+                on_disk_payload=self.on_disk or None,
+                quantization_config=_quantization(self.quantization),
+                shard_number=self.shard_number,
+                replication_factor=self.replication_factor,
+                write_consistency_factor=self.write_consistency_factor,
+                metadata={METADATA_KEY: fingerprint.to_dict()},
             )
         )
         if self.is_server:
             for field in INDEXED_FIELDS:
                 self._call(
                     lambda field=field: self.client.create_payload_index(
-                        collection, field, models.PayloadSchemaType.KEYWORD
+                        collection, field, models.PayloadSchemaType.KEYWORD, wait=True
                     )
                 )
         logger.info("created collection %s for %s", collection, fingerprint.model)
@@ -249,13 +349,14 @@ class QdrantStore:
                 api_key=self.api_key,
                 timeout=int(self.timeout),
                 prefer_grpc=self.prefer_grpc,
+                verify=self.verify,
             )
         try:
             return QdrantClient(path=self.location)
         except RuntimeError as error:
             if "already accessed" in str(error):
                 raise StoreInUseError(
-                    f"the store {self.location} is in use by another process (an embedded store has one "
+                    f"the store {self.location} is in use by another process (a local store has one "
                     "client at a time): wait for it to finish, or use a Qdrant server URL"
                 ) from error
             raise StoreError(f"cannot open the store {self.location}: {error}") from error
@@ -293,8 +394,32 @@ def _as_store_error(error: BaseException) -> StoreError:
     return StoreError(f"{type(error).__name__}: {error}")
 
 
-def _query_vector(vector: np.ndarray) -> list[float]:
-    return np.asarray(vector, dtype=np.float32).tolist()
+def _queries(vector: np.ndarray | None, sparse: SparseVector | None) -> list[tuple[Any, str]]:
+    """The (query, vector name) pairs of a search: dense, sparse, or both."""
+    from qdrant_client import models
+
+    queries: list[tuple[Any, str]] = []
+    if vector is not None:
+        queries.append((np.asarray(vector, dtype=np.float32).tolist(), DENSE))
+    if sparse is not None:
+        queries.append(
+            (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)), SPARSE)
+        )
+    if not queries:
+        raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
+    return queries
+
+
+def _quantization(kind: Quantization | None) -> Any:
+    from qdrant_client import models
+
+    if kind == "scalar":
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
+        )
+    if kind == "binary":
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+    return None
 
 
 def _hit(point: Any) -> SearchHit:
@@ -305,20 +430,15 @@ def _hit(point: Any) -> SearchHit:
 def _point_struct(point: Point) -> Any:
     from qdrant_client import models
 
-    vector = np.asarray(point.vector, dtype=np.float32).tolist()
-    return models.PointStruct(id=point.id, vector={DENSE: vector}, payload=point.payload)
+    vector: dict[str, Any] = {DENSE: np.asarray(point.vector, dtype=np.float32).tolist()}
+    if point.sparse is not None and point.sparse.indices:
+        vector[SPARSE] = models.SparseVector(
+            indices=list(point.sparse.indices), values=list(point.sparse.values)
+        )
+    return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
 
 
-def _match(key: str, value: Any) -> Any:
-    from qdrant_client import models
-
-    if isinstance(value, list | tuple | set | frozenset):
-        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def _filter(filters: Mapping[str, Any]) -> Any:
-    """A Qdrant filter where every key must equal its value (or one of its values, for a list)."""
-    from qdrant_client import models
-
-    return models.Filter(must=[_match(key, value) for key, value in filters.items()])
+def _sparse_from_client(vector: Any) -> SparseVector | None:
+    if vector is None:
+        return None
+    return SparseVector(indices=tuple(vector.indices), values=tuple(float(v) for v in vector.values))

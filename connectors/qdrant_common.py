@@ -1,0 +1,99 @@
+"""What both Qdrant stores share: vector names, payload filters, batching and hit grouping.
+
+qdrant-client and Qdrant Edge spell filters with classes of the same names and fields
+(``Filter``, ``FieldCondition``, ``MatchValue``, ``MatchAny``), so one function builds a
+filter for either, given the module that holds the classes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import ConfigurationError
+from pipeline.points import Point
+from pipeline.types import SearchHit
+
+DENSE = "dense"
+SPARSE = "sparse"
+METADATA_KEY = "chunkwise"
+INDEXED_FIELDS = ("document_id", "source")
+RRF_K = 60
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_collection_name(collection: str) -> str:
+    """``collection`` if it is a usable name (letters, digits, ``_ . -``; at most 128), else an error."""
+    if not COLLECTION_NAME.match(collection) or collection.endswith("."):
+        raise ConfigurationError(
+            f"invalid collection name {collection!r}: use letters, digits, '_', '.' and '-' "
+            "(starting with a letter or digit, at most 128 characters)"
+        )
+    return collection
+
+
+def payload_filter(models: ModuleType, filters: Mapping[str, Any] | None) -> Any:
+    """A filter (of ``models``' classes) where every key equals its value or one of its list's values."""
+    if not filters:
+        return None
+    return models.Filter(must=[field_condition(models, key, value) for key, value in filters.items()])
+
+
+def field_condition(models: ModuleType, key: str, value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        values = list(value)
+        if not values:
+            raise ConfigurationError(f"filter on {key!r} lists no values")
+        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+    if not isinstance(value, str | int | bool):
+        raise ConfigurationError(
+            f"filter on {key!r}: {type(value).__name__} values cannot be matched (use str, int or bool)"
+        )
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def prefetch_limit(k: int) -> int:
+    """How many candidates each side of a hybrid search brings to the rank fusion."""
+    return max(4 * k, 40)
+
+
+def batches(
+    points: Sequence[Point], max_points: int, max_bytes: int, size: Callable[[Point], int]
+) -> Iterator[Sequence[Point]]:
+    """``points`` cut into runs of at most ``max_points`` points and about ``max_bytes`` bytes each."""
+    start, total = 0, 0
+    for index, point in enumerate(points):
+        point_size = size(point)
+        if index > start and (index - start >= max_points or total + point_size > max_bytes):
+            yield points[start:index]
+            start, total = index, 0
+        total += point_size
+    if start < len(points):
+        yield points[start:]
+
+
+def request_size(point: Point) -> int:
+    """About how many bytes ``point`` takes in a JSON upsert request."""
+    dense = 12 * int(np.asarray(point.vector).size)
+    sparse = 24 * len(point.sparse.indices) if point.sparse is not None else 0
+    payload = len(json.dumps(point.payload, ensure_ascii=False, default=str))
+    return dense + sparse + payload + 64
+
+
+def first_per_document(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
+    """The best hit of each of the first ``k`` documents among ``hits`` (sorted best first)."""
+    seen: set[str] = set()
+    best = []
+    for hit in hits:
+        document = str(hit.payload.get("document_id"))
+        if document not in seen:
+            seen.add(document)
+            best.append(hit)
+            if len(best) == k:
+                break
+    return best

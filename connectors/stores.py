@@ -1,0 +1,35 @@
+"""``open_store``: the store a location names, embedded Qdrant Edge unless told otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from connectors.qdrant_server_store import QdrantServerStore
+
+LOCAL_PREFIX = "local:"
+
+Store = QdrantEdgeStore | QdrantServerStore
+
+
+def open_store(location: str, *, api_key: str | None = None, **options: Any) -> Store:
+    """The store at ``location``.
+
+    - a folder: the embedded Qdrant Edge store (the default, one process at a time);
+    - ``http://`` or ``https://`` URL: a Qdrant server or cluster (``api_key`` for Qdrant Cloud);
+    - ``:memory:`` or ``local:FOLDER``: qdrant-client's local mode (tests and small trials).
+
+    ``options`` go to the store's constructor.
+
+    Example::
+
+        with open_store(".chunkwise/qdrant") as store:
+            print(store.collections())
+    """
+    if location.startswith(("http://", "https://")):
+        return QdrantServerStore(location, api_key=api_key, **options)
+    if location == ":memory:":
+        return QdrantServerStore(location, **options)
+    if location.startswith(LOCAL_PREFIX):
+        return QdrantServerStore(location[len(LOCAL_PREFIX) :], **options)
+    return QdrantEdgeStore(location, **options)

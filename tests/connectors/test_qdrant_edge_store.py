@@ -1,0 +1,125 @@
+"""What only the embedded Qdrant Edge store does: its folder layout, index building, foreign folders."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from connectors.qdrant_server_store import QdrantServerStore
+from connectors.stores import open_store
+from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from pipeline.fingerprint import Fingerprint
+from pipeline.points import Point
+from pipeline.types import SparseVector
+
+FINGERPRINT = Fingerprint(
+    model="sentence-transformers/all-MiniLM-L6-v2", dimension=16, chunking={"chunk_size": 64}
+)
+
+
+def points(count: int, seed: int = 0) -> list[Point]:
+    vectors = np.random.default_rng(seed).standard_normal((count, 16)).astype(np.float32)
+    return [
+        Point(
+            id=f"00000000-0000-0000-0000-{i:012d}",
+            vector=v,
+            payload={"document_id": f"d{i // 10}", "source": "/s"},
+        )
+        for i, v in enumerate(vectors)
+    ]
+
+
+def test_open_store_picks_the_backend_from_the_location(tmp_path: Path) -> None:
+    assert isinstance(open_store(str(tmp_path / "store")), QdrantEdgeStore)
+    assert isinstance(open_store(":memory:"), QdrantServerStore)
+    local = open_store(f"local:{tmp_path / 'local'}")
+    assert isinstance(local, QdrantServerStore) and local.location == str(tmp_path / "local")
+    server = open_store("https://qdrant.example:6333", api_key="secret")
+    assert isinstance(server, QdrantServerStore) and server.is_server and server.api_key == "secret"
+
+
+def test_a_qdrant_client_local_folder_is_refused_with_the_way_to_open_or_move_it(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    with QdrantServerStore(str(folder)) as old:
+        old.ensure_collection("docs", FINGERPRINT)
+
+    with pytest.raises(ConfigurationError) as excinfo:
+        QdrantEdgeStore(folder).collections()
+
+    assert f"local:{folder}" in str(excinfo.value) and "chunkwise copy" in str(excinfo.value)
+
+
+def test_a_folder_without_chunkwise_settings_is_not_taken_for_a_collection(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        settings = tmp_path / "store" / "collections" / "docs" / "collection.json"
+        settings.write_text(json.dumps({"other": "tool"}))
+
+        assert store.fingerprint("docs") is None
+        with pytest.raises(FingerprintMismatchError, match="not built by chunkwise"):
+            store.ensure_collection("docs", FINGERPRINT)
+
+
+def test_a_creation_cut_short_is_redone(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", points(5))
+    (tmp_path / "store" / "collections" / "docs" / "collection.json").unlink()  # as if killed before it
+
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert not store.collection_exists("docs")
+        store.ensure_collection("docs", FINGERPRINT)
+        assert store.count("docs") == 0 and store.fingerprint("docs") == FINGERPRINT
+
+
+def test_operations_on_a_missing_collection_raise_store_error(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store, pytest.raises(StoreError, match="does not exist"):
+        store.count("missing")
+
+
+def test_a_store_path_that_is_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+
+    with pytest.raises(StoreError, match="cannot open"):
+        QdrantEdgeStore(tmp_path / "file").collections()
+
+
+@pytest.mark.parametrize("with_sparse", [False, True], ids=["dense", "dense+sparse"])
+def test_closing_builds_the_search_index_once_a_segment_is_big_enough(
+    tmp_path: Path, with_sparse: bool
+) -> None:
+    many = points(3_000)
+    if with_sparse:
+        many = [replace(p, sparse=SparseVector(indices=(i % 50,), values=(1.0,))) for i, p in enumerate(many)]
+    with QdrantEdgeStore(tmp_path / "few", index_after=None) as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", many)
+    with QdrantEdgeStore(tmp_path / "many", index_after=1_000) as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", many)
+        assert store.indexed_points("docs") == (3_000, 0)
+
+    with QdrantEdgeStore(tmp_path / "few") as unindexed, QdrantEdgeStore(tmp_path / "many") as indexed:
+        assert unindexed.indexed_points("docs") == (3_000, 0)
+        assert indexed.indexed_points("docs") == (3_000, 3_000)
+        query = many[1234].vector
+        assert (
+            indexed.search("docs", query, k=1)[0].id
+            == unindexed.search("docs", query, k=1)[0].id
+            == many[1234].id
+        )
+
+
+def test_closing_a_store_that_only_read_changes_nothing(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store", index_after=1_000) as store:
+        store.ensure_collection("docs", FINGERPRINT)
+    optimized: list[str] = []
+    with QdrantEdgeStore(tmp_path / "store", index_after=1_000) as store:
+        store.optimize = optimized.append  # type: ignore[method-assign]
+        store.search("docs", points(1)[0].vector, k=3)
+    assert optimized == []
