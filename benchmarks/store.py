@@ -7,7 +7,9 @@ a. upsert: N deterministic random unit vectors (numpy seed), made in chunks of 1
    with a payload like a real chunk's (built by ``pipeline.points.chunk_payload``: ``document_id``
    shared by 10 consecutive points, ``source``, a ~400-character ``text``, ``chunk_index``, ...) and a
    uuid5 id; ``upsert_points_per_s`` = N / the wall seconds spent inside ``store.write_points``
-   (making the vectors and payloads is not timed, the store's conversion of them is);
+   (making the vectors and payloads is not timed, the store's conversion of them is); then
+   ``upsert_bare_points_per_s``: up to 50,000 points with an id and a dense vector only, into a
+   scratch collection, which separates the engine's rate from the cost of converting payloads;
 b. Qdrant Edge only: 50 queries on the unindexed collection (``query_unindexed_p50_ms``: exact
    search, what a collection serves before a run closes the store), then ``store.optimize()`` timed
    alone (``index_build_s``), as ``close()`` runs it (segments under ``index_after`` = 20,000
@@ -52,6 +54,7 @@ import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -68,6 +71,8 @@ from pipeline.types import Chunk, Document, SparseVector  # noqa: E402
 BACKENDS = {"edge": "qdrant-edge", "local": "qdrant-client-local"}
 DEFAULT_BACKEND = "edge"
 COLLECTION = "bench"
+BARE_COLLECTION = "bench-bare"
+BARE_POINTS = 50_000
 DIMENSION = 384
 FINGERPRINT = Fingerprint(
     model="sentence-transformers/all-MiniLM-L6-v2",
@@ -194,6 +199,21 @@ def percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 3)
 
 
+def bare_upsert_rate(store: Store, arguments: argparse.Namespace) -> float:
+    """Points/s of ``write_points`` for points with an id and a dense vector only (no payload, no
+    sparse terms), into a scratch collection: the engine's own rate, without payload conversion."""
+    count = min(arguments.points, BARE_POINTS)
+    vectors = unit_vectors(np.random.default_rng(arguments.seed), count)
+    points = [Point(id=str(uuid.UUID(int=i + 1)), vector=vectors[i], payload={}) for i in range(count)]
+    store.ensure_collection(BARE_COLLECTION, FINGERPRINT)
+    started = time.perf_counter()
+    for start in range(0, count, arguments.chunk):
+        store.write_points(BARE_COLLECTION, points[start : start + arguments.chunk])
+    rate = count / (time.perf_counter() - started)
+    store.drop_collection(BARE_COLLECTION)
+    return round(rate, 1)
+
+
 def measure(backend: str, arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """One backend's row: upsert, index build (Edge), queries, close and reopen, peak RSS."""
     total, k, queries = arguments.points, arguments.k, arguments.queries
@@ -220,6 +240,7 @@ def measure(backend: str, arguments: argparse.Namespace, folder: Path) -> dict[s
         raise SystemExit(f"{name}: {stored} points stored, {total} written")
     row["upsert_s"] = round(upsert_seconds, 3)
     row["upsert_points_per_s"] = round(total / upsert_seconds, 1)
+    row["upsert_bare_points_per_s"] = bare_upsert_rate(store, arguments)
 
     query_rng = np.random.default_rng(arguments.seed + 1)
     vectors = unit_vectors(query_rng, queries + WARMUP)
@@ -327,6 +348,7 @@ def measure_all(arguments: argparse.Namespace) -> list[dict[str, Any]]:
 LINES = (
     ("upsert, points/s", "upsert_points_per_s", "{:,.0f}", True),
     ("upsert, s", "upsert_s", "{:.2f}", False),
+    ("upsert of id + vector only, points/s", "upsert_bare_points_per_s", "{:,.0f}", True),
     ("queries before the index, p50 ms", "query_unindexed_p50_ms", "{:.2f}", False),
     ("index build, s", "index_build_s", "{:.2f}", False),
     ("dense vectors in the HNSW index after it", "indexed_vectors", "{:,}", False),

@@ -186,7 +186,9 @@ class QdrantEdgeStore:
         Building the HNSW index of a large collection takes minutes (a million points: an hour).
         """
         logger.info("optimizing %s", collection)
-        return bool(self._shard(collection).optimize())
+        changed = bool(self._shard(collection).optimize())
+        self._written.discard(collection)
+        return changed
 
     def indexed_points(self, collection: str) -> tuple[int, int]:
         """How many points the collection holds, and how many of their dense vectors are in HNSW."""

@@ -12,6 +12,8 @@ import click
 import typer
 from rich.markup import escape
 
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from connectors.stores import Store
 from flows import console
 from flows.components import (
     build_chunker,
@@ -153,21 +155,24 @@ def ingest(
     settings = Settings()
     collection = collection or settings.collection
     encoder = build_embedder(options)
-    with build_store(store, settings) as vector_store, console.progress_bar(not as_json) as progress:
-        report = index_documents(
-            build_source(paths, options),
-            build_parser(options),
-            build_chunker(options, encoder),
-            encoder,
-            vector_store,
-            collection,
-            sparse_encoder=build_sparse_encoder(options),
-            batch_chunks=options.batch_chunks,
-            skip_unchanged=options.skip_unchanged,
-            prune=options.prune,
-            reindex=options.reindex,
-            progress=progress,
-        )
+    with build_store(store, settings) as vector_store:
+        with console.progress_bar(not as_json) as progress:
+            report = index_documents(
+                build_source(paths, options),
+                build_parser(options),
+                build_chunker(options, encoder),
+                encoder,
+                vector_store,
+                collection,
+                sparse_encoder=build_sparse_encoder(options),
+                batch_chunks=options.batch_chunks,
+                skip_unchanged=options.skip_unchanged,
+                prune=options.prune,
+                reindex=options.reindex,
+                progress=progress,
+            )
+        if report.indexed or report.deleted:
+            _optimize(vector_store, collection, quiet=as_json)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -242,19 +247,18 @@ def copy(
     """
     settings = Settings()
     collection = collection or settings.collection
-    with (
-        build_store(source, settings) as source_store,
-        build_store(target, settings) as target_store,
-        console.copy_progress_bar(not as_json) as progress,
-    ):
-        copied = copy_collection(
-            source_store,
-            target_store,
-            collection,
-            target_collection=to_collection,
-            replace=replace,
-            progress=progress,
-        )
+    with build_store(source, settings) as source_store, build_store(target, settings) as target_store:
+        with console.copy_progress_bar(not as_json) as progress:
+            copied = copy_collection(
+                source_store,
+                target_store,
+                collection,
+                target_collection=to_collection,
+                replace=replace,
+                progress=progress,
+            )
+        if copied:
+            _optimize(target_store, to_collection or collection, quiet=as_json)
     summary = {
         "source": source,
         "target": target,
@@ -342,6 +346,13 @@ def evaluate(
     else:
         console.print_eval(rows, labelled.name, k)
     raise typer.Exit(2 if any(row.failures for row in rows) else 0)
+
+
+def _optimize(store: Store, collection: str, *, quiet: bool) -> None:
+    """Let the embedded store build its index now, with a spinner, rather than silently at close."""
+    if isinstance(store, QdrantEdgeStore):
+        with console.status(not quiet, f"Optimizing {collection} (a large first write builds its index)"):
+            store.optimize(collection)
 
 
 def _values(text: str, kind: type, option: str) -> list[Any]:

@@ -39,6 +39,16 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 @contextmanager
+def status(enabled: bool, message: str) -> Iterator[None]:
+    """A spinner with ``message`` on stderr while the block runs, on a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(escape(message)):
+        yield
+
+
+@contextmanager
 def copy_progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A callback drawing the points copied so far, on a terminal."""
     if not enabled or not err_console.is_terminal:

@@ -104,6 +104,31 @@ def test_info_shows_points_documents_and_fingerprint(sample_store):
     assert (chunking["chunker"], chunking["chunk_size"], chunking["chunk_overlap"]) == ("token", 200, 20)
 
 
+def test_copy_moves_a_collection_to_another_backend_where_queries_and_reruns_work(
+    sample_store, sample_data, tmp_path
+):
+    store, ingested = sample_store
+    target = f"local:{tmp_path / 'server-stand-in'}"
+    question = ["query", "Is Python's sort stable?", "--collection", "samples", "--json"]
+
+    copied = run("copy", store, target, "--collection", "samples", "--json")
+
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["points"] == json.loads(ingested.stdout)["chunks"]
+    there = run(*question, "--store", target)
+    here = run(*question, "--store", store)
+    hits_there, hits_here = json.loads(there.stdout), json.loads(here.stdout)
+    assert [(h["source"], h["start"], h["text"]) for h in hits_there] == [
+        (h["source"], h["start"], h["text"]) for h in hits_here
+    ]
+    assert [h["score"] for h in hits_there] == pytest.approx([h["score"] for h in hits_here], abs=1e-5)
+    again = run("copy", store, target, "--collection", "samples")
+    assert again.returncode == 1 and "--replace" in again.stderr
+    rerun = run("ingest", str(sample_data), "--store", target, "--collection", "samples", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["documents"]["unchanged"] == 8  # nothing re-embedded
+
+
 def test_a_corrupt_file_exits_2_with_one_error_and_the_rest_indexed(tmp_path, sample_data):
     folder = tmp_path / "docs"
     folder.mkdir()
