@@ -53,11 +53,11 @@ class QdrantEdgeStore:
     process opens a store at a time (a lock file guards it): a second gets
     :class:`~pipeline.errors.StoreInUseError`; several writers need a Qdrant server.
 
-    Writes go in batches of ``batch_size`` points and are durable when the call returns
-    (write-ahead log); reads go in pages of ``scroll_page``. Closing a store that wrote runs
-    the engine's optimizers: segments of ``index_after`` points or more get an HNSW index
-    (below that, exact search is as fast), deleted points are vacuumed. ``index_after=None``
-    leaves that to :meth:`optimize`, and to the engine's default threshold.
+    Writes go in batches of ``batch_size`` points and are in the write-ahead log when the call
+    returns (a killed process loses none of them); reads go in pages of ``scroll_page``.
+    Closing a store that wrote runs the engine's optimizers: segments of ``index_after`` points
+    or more get an HNSW index (below that, exact search is as fast), deleted points are
+    vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
 
     Example::
 
