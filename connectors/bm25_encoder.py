@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.qdrant_common import sparse_vector
 from pipeline.errors import ConfigurationError
 from pipeline.types import SparseVector
 
@@ -43,11 +44,7 @@ class Bm25Encoder:
         return dict(self._config)
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        return [_sparse(self._model.embed_document(text)) for text in texts]
+        return [sparse_vector(self._model.embed_document(text)) for text in texts]
 
     def encode_query(self, text: str) -> SparseVector:
-        return _sparse(self._model.embed_query(text))
-
-
-def _sparse(vector: Any) -> SparseVector:
-    return SparseVector(indices=tuple(vector.indices), values=tuple(float(v) for v in vector.values))
+        return sparse_vector(self._model.embed_query(text))

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, FingerprintMismatchError
+from pipeline.fingerprint import Fingerprint
 from pipeline.points import Point
-from pipeline.types import SearchHit
+from pipeline.types import SearchHit, SparseVector
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -35,6 +36,37 @@ def check_collection_name(collection: str) -> str:
             "(starting with a letter or digit, at most 128 characters)"
         )
     return collection
+
+
+def check_stored_fingerprint(collection: str, fingerprint: Fingerprint, stored: Fingerprint | None) -> None:
+    """Raise unless an existing ``collection`` stamped ``stored`` may take ``fingerprint``'s vectors."""
+    if stored is None:
+        raise FingerprintMismatchError(
+            f"collection {collection!r} exists but was not built by chunkwise; use another name"
+        )
+    fingerprint.check_compatible(stored)
+
+
+def sparse_vector(vector: Any) -> SparseVector:
+    """A :class:`SparseVector` from either library's sparse vector (``indices`` and ``values``)."""
+    return SparseVector(indices=tuple(vector.indices), values=tuple(float(v) for v in vector.values))
+
+
+def point_from_record(record: Any) -> Point:
+    """A :class:`Point` from a record scrolled out of either library (vectors by name, or none)."""
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense, sparse = vectors.get(DENSE), vectors.get(SPARSE)
+    return Point(
+        id=str(record.id),
+        vector=np.asarray(dense if dense is not None else [], dtype=np.float32),
+        payload=dict(record.payload or {}),
+        sparse=sparse_vector(sparse) if sparse is not None else None,
+    )
+
+
+def search_hit(point: Any) -> SearchHit:
+    """A :class:`SearchHit` from either library's scored point."""
+    return SearchHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
 
 
 def payload_filter(models: ModuleType, filters: Mapping[str, Any] | None) -> Any:

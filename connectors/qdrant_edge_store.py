@@ -20,14 +20,16 @@ from connectors.qdrant_common import (
     RRF_K,
     SPARSE,
     check_collection_name,
+    check_stored_fingerprint,
     field_condition,
     first_per_document,
     payload_filter,
+    point_from_record,
     prefetch_limit,
+    search_hit,
 )
 from pipeline.errors import (
     ConfigurationError,
-    FingerprintMismatchError,
     StoreError,
     StoreInUseError,
 )
@@ -147,12 +149,7 @@ class QdrantEdgeStore:
 
     def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
         if self.collection_exists(collection):
-            stored = self.fingerprint(collection)
-            if stored is None:
-                raise FingerprintMismatchError(
-                    f"collection {collection!r} exists but was not built by chunkwise; use another name"
-                )
-            fingerprint.check_compatible(stored)
+            check_stored_fingerprint(collection, fingerprint, self.fingerprint(collection))
             return
         self._create(collection, fingerprint)
 
@@ -234,14 +231,7 @@ class QdrantEdgeStore:
 
     def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
         for record in self._scroll(collection, True, with_vectors=with_vectors):
-            vectors = record.vector or {}
-            dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
-            yield Point(
-                id=str(record.id),
-                vector=np.asarray(dense if dense is not None else [], dtype=np.float32),
-                payload=dict(record.payload or {}),
-                sparse=_sparse_from_edge(vectors.get(SPARSE)) if isinstance(vectors, dict) else None,
-            )
+            yield point_from_record(record)
 
     def search(
         self,
@@ -273,7 +263,7 @@ class QdrantEdgeStore:
                 with_payload=True,
                 score_threshold=score_threshold,
             )
-        return [_hit(point) for point in self._shard(collection).query(request)]
+        return [search_hit(point) for point in self._shard(collection).query(request)]
 
     def search_documents(
         self,
@@ -431,16 +421,6 @@ def _edge_point(point: Point) -> Any:
     if point.sparse is not None and point.sparse.indices:
         vectors[SPARSE] = EdgeSparse(list(point.sparse.indices), list(point.sparse.values))
     return EdgePoint(point.id, vectors, point.payload)
-
-
-def _sparse_from_edge(vector: Any) -> SparseVector | None:
-    if vector is None:
-        return None
-    return SparseVector(indices=tuple(vector.indices), values=tuple(float(v) for v in vector.values))
-
-
-def _hit(point: Any) -> SearchHit:
-    return SearchHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
 
 
 def _refuse_client_folder(path: Path) -> None:

@@ -18,14 +18,16 @@ from connectors.qdrant_common import (
     SPARSE,
     batches,
     check_collection_name,
+    check_stored_fingerprint,
     field_condition,
     payload_filter,
+    point_from_record,
     prefetch_limit,
     request_size,
+    search_hit,
 )
 from pipeline.errors import (
     ConfigurationError,
-    FingerprintMismatchError,
     StoreError,
     StoreInUseError,
     StoreUnavailableError,
@@ -136,12 +138,7 @@ class QdrantServerStore:
 
     def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
         if self.collection_exists(collection):
-            stored = self.fingerprint(collection)
-            if stored is None:
-                raise FingerprintMismatchError(
-                    f"collection {collection!r} exists but was not built by chunkwise; use another name"
-                )
-            fingerprint.check_compatible(stored)
+            check_stored_fingerprint(collection, fingerprint, self.fingerprint(collection))
             return
         self._create(collection, fingerprint)
 
@@ -197,14 +194,7 @@ class QdrantServerStore:
 
     def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
         for record in self._scroll(collection, True, with_vectors=with_vectors):
-            vectors = record.vector if isinstance(record.vector, dict) else {}
-            dense = vectors.get(DENSE)
-            yield Point(
-                id=str(record.id),
-                vector=np.asarray(dense if dense is not None else [], dtype=np.float32),
-                payload=dict(record.payload or {}),
-                sparse=_sparse_from_client(vectors.get(SPARSE)),
-            )
+            yield point_from_record(record)
 
     def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
@@ -248,7 +238,7 @@ class QdrantServerStore:
                 **arguments,
             )
         )
-        return [_hit(point) for point in response.points]
+        return [search_hit(point) for point in response.points]
 
     def search_documents(
         self,
@@ -272,7 +262,7 @@ class QdrantServerStore:
                 with_payload=True,
             )
         )
-        return [_hit(group.hits[0]) for group in response.groups if group.hits]
+        return [search_hit(group.hits[0]) for group in response.groups if group.hits]
 
     def drop_collection(self, collection: str) -> None:
         """Delete a collection and everything in it (nothing happens if it does not exist)."""
@@ -422,11 +412,6 @@ def _quantization(kind: Quantization | None) -> Any:
     return None
 
 
-def _hit(point: Any) -> SearchHit:
-    """A search hit from one of qdrant-client's scored points."""
-    return SearchHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
-
-
 def _point_struct(point: Point) -> Any:
     from qdrant_client import models
 
@@ -436,9 +421,3 @@ def _point_struct(point: Point) -> Any:
             indices=list(point.sparse.indices), values=list(point.sparse.values)
         )
     return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
-
-
-def _sparse_from_client(vector: Any) -> SparseVector | None:
-    if vector is None:
-        return None
-    return SparseVector(indices=tuple(vector.indices), values=tuple(float(v) for v in vector.values))
