@@ -39,6 +39,16 @@ class Bm25Encoder:
             raise ConfigurationError(f"invalid BM25 options: {error}") from error
         self._config = {"model": MODEL, "language": language, "k": k, "b": b, "avg_len": avg_len}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Bm25Encoder:
+        """The encoder a collection's fingerprint describes (its ``sparse`` part)."""
+        options = {key: value for key, value in config.items() if key != "model"}
+        if config.get("model") != MODEL:
+            raise ConfigurationError(
+                f"unknown sparse model {config.get('model')!r}; chunkwise makes {MODEL!r}"
+            )
+        return cls(**options)
+
     @property
     def config(self) -> dict[str, Any]:
         return dict(self._config)

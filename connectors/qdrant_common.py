@@ -65,8 +65,22 @@ def point_from_record(record: Any) -> Point:
 
 
 def search_hit(point: Any) -> SearchHit:
-    """A :class:`SearchHit` from either library's scored point."""
-    return SearchHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
+    """A :class:`SearchHit` from either library's scored point (with its dense vector if it came)."""
+    vectors = point.vector if isinstance(point.vector, dict) else {}
+    dense = vectors.get(DENSE)
+    return SearchHit(
+        id=str(point.id),
+        score=float(point.score),
+        payload=dict(point.payload or {}),
+        vector=np.asarray(dense, dtype=np.float32) if dense is not None else None,
+    )
+
+
+def check_indexed_field(key: str) -> str:
+    """``key`` if it is one of the payload fields with a keyword index, else an error."""
+    if key not in INDEXED_FIELDS:
+        raise ConfigurationError(f"{key!r} has no index to list values from; use one of {INDEXED_FIELDS}")
+    return key
 
 
 def payload_filter(models: ModuleType, filters: Mapping[str, Any] | None) -> Any:
@@ -90,8 +104,27 @@ def field_condition(models: ModuleType, key: str, value: Any) -> Any:
 
 
 def prefetch_limit(k: int) -> int:
-    """How many candidates each side of a hybrid search brings to the rank fusion."""
-    return max(4 * k, 40)
+    """How many candidates each side of a hybrid search brings to the rank fusion: its own top ``k``.
+
+    Deeper lists let a chunk that both sides rank low (1/(60+r) twice) outrank one side's best
+    (1/60 once); on the debian-faq set, 40 per side lost recall to each single mode, k did not
+    (benchmarks/RESULTS.md, "Retrieval modes").
+    """
+    return k
+
+
+def fused_limit(k: int, queries: int) -> int:
+    """How many hits to ask of a search: every fused candidate, so that ties can be broken fairly."""
+    return k if queries == 1 else queries * prefetch_limit(k)
+
+
+def best_hits(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
+    """The ``k`` best hits, equal scores ordered by id: the same query always gives the same list.
+
+    Rank fusion gives equal scores to chunks at the same ranks of different lists, and the
+    engine returns such ties in any order.
+    """
+    return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:k]
 
 
 def batches(

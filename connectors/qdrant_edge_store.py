@@ -19,10 +19,13 @@ from connectors.qdrant_common import (
     METADATA_KEY,
     RRF_K,
     SPARSE,
+    best_hits,
     check_collection_name,
+    check_indexed_field,
     check_stored_fingerprint,
     field_condition,
     first_per_document,
+    fused_limit,
     payload_filter,
     point_from_record,
     prefetch_limit,
@@ -229,9 +232,24 @@ class QdrantEdgeStore:
         """Every document in the collection with its points counted per version."""
         return summarize(record.payload or {} for record in self._scroll(collection, list(MANIFEST_FIELDS)))
 
-    def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
-        for record in self._scroll(collection, True, with_vectors=with_vectors):
+    def points(
+        self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None
+    ) -> Iterator[Point]:
+        query_filter = payload_filter(_models(), filters)
+        for record in self._scroll(collection, True, with_vectors=with_vectors, query_filter=query_filter):
             yield point_from_record(record)
+
+    def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
+        """The distinct values of an indexed payload field (``source`` or ``document_id``).
+
+        ``exact=False`` reads them off the index without counting points (much faster on large
+        collections); values whose points were all deleted may then linger in the list.
+        """
+        from qdrant_edge import FacetRequest
+
+        check_indexed_field(key)
+        facets = self._shard(collection).facet(FacetRequest(key=key, limit=2**31 - 1, exact=exact))
+        return [hit.value for hit in facets.hits if hit.count > 0]  # deleted values linger with count 0
 
     def search(
         self,
@@ -242,6 +260,7 @@ class QdrantEdgeStore:
         *,
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
+        with_vectors: bool = False,
     ) -> list[SearchHit]:
         from qdrant_edge import Fusion, Prefetch, QueryRequest
 
@@ -253,30 +272,37 @@ class QdrantEdgeStore:
                 query=queries[0],
                 filter=query_filter,
                 with_payload=True,
+                with_vector=[DENSE] if with_vectors else False,
                 score_threshold=score_threshold,
             )
         else:
             request = QueryRequest(
-                limit=k,
+                limit=fused_limit(k, len(queries)),
                 prefetches=[Prefetch(limit=prefetch_limit(k), query=q, filter=query_filter) for q in queries],
                 query=Fusion.Rrf(k=RRF_K),
                 with_payload=True,
+                with_vector=[DENSE] if with_vectors else False,
                 score_threshold=score_threshold,
             )
-        return [search_hit(point) for point in self._shard(collection).query(request)]
+        return best_hits([search_hit(point) for point in self._shard(collection).query(request)], k)
 
     def search_documents(
         self,
         collection: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None,
         k: int,
         filters: Mapping[str, Any] | None = None,
+        *,
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` documents closest to ``vector``, each as its best-scoring chunk."""
+        """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
+
+        A document ranks where its best chunk ranks in the chunk ranking of the same search.
+        """
         total = self.count(collection, filters)
         limit = 8 * k
         while True:
-            hits = self.search(collection, vector, limit, filters)
+            hits = self.search(collection, vector, limit, filters, sparse=sparse)
             best = first_per_document(hits, k)
             if len(best) == k or limit >= total:
                 return best
@@ -358,13 +384,19 @@ class QdrantEdgeStore:
             raise StoreError(f"writing to {collection!r} in {self.path} failed: {error}") from error
         self._written.add(collection)
 
-    def _scroll(self, collection: str, with_payload: Any, *, with_vectors: bool = False) -> Iterator[Any]:
+    def _scroll(
+        self, collection: str, with_payload: Any, *, with_vectors: bool = False, query_filter: Any = None
+    ) -> Iterator[Any]:
         from qdrant_edge import ScrollRequest
 
         shard, offset = self._shard(collection), None
         while True:
             request = ScrollRequest(
-                offset=offset, limit=self.scroll_page, with_payload=with_payload, with_vector=with_vectors
+                offset=offset,
+                limit=self.scroll_page,
+                filter=query_filter,
+                with_payload=with_payload,
+                with_vector=with_vectors,
             )
             records, offset = shard.scroll(request)
             yield from records

@@ -17,9 +17,13 @@ from connectors.qdrant_common import (
     RRF_K,
     SPARSE,
     batches,
+    best_hits,
     check_collection_name,
+    check_indexed_field,
     check_stored_fingerprint,
     field_condition,
+    first_per_document,
+    fused_limit,
     payload_filter,
     point_from_record,
     prefetch_limit,
@@ -192,9 +196,24 @@ class QdrantServerStore:
         """Every document in the collection with its points counted per version."""
         return summarize(record.payload or {} for record in self._scroll(collection, list(MANIFEST_FIELDS)))
 
-    def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
-        for record in self._scroll(collection, True, with_vectors=with_vectors):
+    def points(
+        self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None
+    ) -> Iterator[Point]:
+        from qdrant_client import models
+
+        query_filter = payload_filter(models, filters)
+        for record in self._scroll(collection, True, with_vectors=with_vectors, query_filter=query_filter):
             yield point_from_record(record)
+
+    def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
+        """The distinct values of an indexed payload field (``source`` or ``document_id``).
+
+        ``exact=False`` reads them off the index without counting points (much faster on large
+        collections); values whose points were all deleted may then linger in the list.
+        """
+        check_indexed_field(key)
+        facets = self._call(lambda: self.client.facet(collection, key=key, limit=10**9, exact=exact))
+        return [hit.value for hit in facets.hits if hit.count > 0]
 
     def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
@@ -211,6 +230,7 @@ class QdrantServerStore:
         *,
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
+        with_vectors: bool = False,
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid)."""
         from qdrant_client import models
@@ -231,31 +251,48 @@ class QdrantServerStore:
         response = self._call(
             lambda: self.client.query_points(
                 collection,
-                limit=k,
+                limit=fused_limit(k, len(queries)),
                 query_filter=query_filter,
                 score_threshold=score_threshold,
                 with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False,
                 **arguments,
             )
         )
-        return [search_hit(point) for point in response.points]
+        return best_hits([search_hit(point) for point in response.points], k)
 
     def search_documents(
         self,
         collection: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None,
         k: int,
         filters: Mapping[str, Any] | None = None,
+        *,
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` documents closest to ``vector``, each as its best-scoring chunk."""
+        """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
+
+        A document ranks where its best chunk ranks in the chunk ranking of the same search.
+        """
         from qdrant_client import models
 
+        queries = _queries(vector, sparse)
+        if len(queries) > 1:
+            # Not grouped by the server: its grouping fuses the rankings again without the documents
+            # found so far, which moves the others' ranks. Take each document's first fused chunk.
+            total, limit = self.count(collection, filters), 8 * k
+            while True:
+                best = first_per_document(self.search(collection, vector, limit, filters, sparse=sparse), k)
+                if len(best) == k or limit >= total:
+                    return best
+                limit *= 4
+        [(query, using)] = queries
         response = self._call(
             lambda: self.client.query_points_groups(
                 collection,
                 group_by="document_id",
-                query=np.asarray(vector, dtype=np.float32).tolist(),
-                using=DENSE,
+                query=query,
+                using=using,
                 limit=k,
                 group_size=1,
                 query_filter=payload_filter(models, filters),
@@ -280,8 +317,10 @@ class QdrantServerStore:
         facets = self._call(lambda: self.client.facet(collection, key="document_id", limit=10**9, exact=True))
         return len(facets.hits)
 
-    def _scroll(self, collection: str, with_payload: Any, *, with_vectors: bool = False) -> Iterator[Any]:
-        """Every point's record, page by page."""
+    def _scroll(
+        self, collection: str, with_payload: Any, *, with_vectors: bool = False, query_filter: Any = None
+    ) -> Iterator[Any]:
+        """Every point's record (matching ``query_filter``), page by page."""
         offset = None
         while True:
             records, offset = self._call(
@@ -289,6 +328,7 @@ class QdrantServerStore:
                     collection,
                     limit=self.scroll_page,
                     offset=offset,
+                    scroll_filter=query_filter,
                     with_payload=with_payload,
                     with_vectors=with_vectors,
                 )

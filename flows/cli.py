@@ -22,9 +22,9 @@ from flows.components import (
     build_source,
     build_sparse_encoder,
     build_store,
-    encoder_for_collection,
 )
 from flows.environment import quiet_libraries
+from flows.query_options import parse_expansion, parse_filters
 from flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions, Settings
 from pipeline.copying import copy_collection
 from pipeline.errors import ChunkwiseError, ConfigurationError
@@ -186,20 +186,54 @@ def query(
     store: StoreOption = None,
     collection: CollectionOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many passages to return.")] = 5,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="dense (meaning), sparse (BM25 keywords) or hybrid (both, fused by rank) "
+            "[default: hybrid if the collection has keyword weights, else dense]."
+        ),
+    ] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="KEY=VALUE a passage's payload must match, repeatable: source=*/faq/*.html (globs), "
+            "document_id=ID, metadata.KEY=VALUE. A key given twice matches either value.",
+        ),
+    ] = None,
+    expand: Annotated[
+        str, typer.Option(help="Add N neighbouring chunks on each side of a hit, or its whole section.")
+    ] = "0",
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Leave out passages scoring below this.")
+    ] = None,
+    mmr: Annotated[
+        bool, typer.Option("--mmr", help="Diversify the passages (maximal marginal relevance).")
+    ] = False,
     trust_remote_code: TrustOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the passages closest to TEXT, embedded with the collection's own model."""
+    """Print the passages that best answer TEXT, embedded with the collection's own model."""
+    from connectors.retriever import open_retriever
+
     settings = Settings()
     collection = collection or settings.collection
+    options: dict[str, Any] = {
+        "k": k,
+        "filter": parse_filters(filters or []),
+        "expand": parse_expansion(expand),
+        "score_threshold": threshold,
+        "mmr": mmr,
+        "trust_remote_code": trust_remote_code,
+    }
+    if mode is not None:
+        options["mode"] = mode
     with build_store(store, settings) as vector_store:
-        encoder, _ = encoder_for_collection(vector_store, collection, trust_remote_code)
-        hits = vector_store.search(collection, encoder.encode_query(text), k)
+        documents = open_retriever(vector_store, collection, **options).invoke(text)
     if as_json:
-        keys = ("text", "source", "chunk_index", "start", "end")
-        _print_json([{"score": hit.score, **{key: hit.payload.get(key) for key in keys}} for hit in hits])
+        _print_json([{"text": document.page_content, **document.metadata} for document in documents])
     else:
-        console.print_hits(hits)
+        console.print_passages(documents)
 
 
 @app.command()
@@ -297,6 +331,13 @@ def evaluate(
     model: ModelOption = _DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated retrieval modes: dense (embedding), sparse (BM25 terms), hybrid (both, "
+            "fused by rank). Each configuration is ingested once and scored in every mode."
+        ),
+    ] = "dense",
     store: Annotated[
         str | None,
         typer.Option("--store", help="Qdrant folder or URL for temporary collections [default: in memory]."),
@@ -307,12 +348,12 @@ def evaluate(
     plot: Annotated[str | None, typer.Option("--plot", help="Draw the metrics to this PNG file.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Score chunking configurations on a labelled set: every combination of the listed values.
+    """Score chunking configurations on a labelled set: every combination of the listed values, per mode.
 
     Exit 0: done; 2: some documents failed to ingest (scores cover the rest); 1: fatal error.
     """
     from flows.eval_plot import plot_rows
-    from flows.evaluate import Evaluation, configuration_grid
+    from flows.evaluate import Evaluation, check_modes, configuration_grid
     from pipeline.evaluation.dataset import load_dataset
 
     base = _validated(
@@ -332,12 +373,18 @@ def evaluate(
         "late_overlap": _values(late_overlap, int, "--late-overlap"),
     }
     grid = configuration_grid(base, axes)
+    try:
+        modes = check_modes(_values(mode, str, "--mode"))
+    except ConfigurationError as error:
+        raise ConfigurationError(f"--mode: {error}") from error
     labelled = load_dataset(dataset)
     with contextlib.ExitStack() as stack:
         vector_store = stack.enter_context(build_store(store)) if store else None
         run_handle = stack.enter_context(open(run_file, "w", encoding="utf-8")) if run_file else None
         progress = stack.enter_context(console.eval_progress_bar(not as_json))
-        evaluation = Evaluation(labelled, store=vector_store, k=k, run_file=run_handle, progress=progress)
+        evaluation = Evaluation(
+            labelled, store=vector_store, k=k, modes=modes, run_file=run_handle, progress=progress
+        )
         rows = evaluation.run(grid)
     if plot:
         plot_rows(rows, plot, k, title=f"{labelled.name}: retrieval at {k}")

@@ -12,8 +12,7 @@ from connectors.unstructured_parser import UnstructuredParser
 from flows.settings import IngestOptions, Settings
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import ConfigurationError, StoreError
-from pipeline.fingerprint import Fingerprint
+from pipeline.errors import ConfigurationError
 from pipeline.protocols import Tokenizer
 
 
@@ -83,29 +82,8 @@ def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | None:
     return Bm25Encoder() if options.sparse else None
 
 
-def sparse_encoder_for(fingerprint: Fingerprint) -> Bm25Encoder | None:
-    """The sparse encoder a collection's term weights were made with (``None`` if it has none)."""
-    if fingerprint.sparse is None:
-        return None
-    options = {key: value for key, value in fingerprint.sparse.items() if key != "model"}
-    return Bm25Encoder(**options)
-
-
 def build_store(location: str | None = None, settings: Settings | None = None) -> Store:
     """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server."""
     settings = settings or Settings()
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return open_store(location or settings.store, api_key=api_key)
-
-
-def encoder_for_collection(
-    store: Store, collection: str, trust_remote_code: bool = False
-) -> tuple[SentenceTransformerEncoder, Fingerprint]:
-    """The encoder that made a collection's vectors, read from its fingerprint."""
-    fingerprint = store.fingerprint(collection)
-    if fingerprint is None:
-        raise StoreError(
-            f"collection {collection!r} does not exist in {store.location} (or was not built by chunkwise); "
-            "run `chunkwise ingest` first"
-        )
-    return build_encoder(fingerprint.model, trust_remote_code), fingerprint

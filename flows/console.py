@@ -17,7 +17,6 @@ from flows.evaluate import EvalProgress, EvalRow, label
 from pipeline.indexing import Progress as IngestProgress
 from pipeline.indexing import ProgressCallback
 from pipeline.report import RunReport
-from pipeline.types import SearchHit
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -108,13 +107,14 @@ def _current(event: IngestProgress) -> str:
 
 
 def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
-    """One line per configuration: its axes, passage and document metrics, chunks and ingest speed."""
+    """One line per configuration and mode: its axes, mode, passage and document metrics, chunks and
+    ingest speed (shared by the modes of a configuration, which is ingested once)."""
     table = Table(
         title=f"retrieval on {dataset}, metrics at {k} (P: passage, D: document)", box=box.SIMPLE_HEAD
     )
-    axes = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap")
-    for name in ("chunking", "chunker", "size", "overlap", "W", "ω"):
-        table.add_column(name, justify="left" if name.startswith("chunk") else "right")
+    axes = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap", "mode")
+    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mode"):
+        table.add_column(name, justify="left" if name.startswith("chunk") or name == "mode" else "right")
     with_passages = any(row.passage is not None for row in rows)
     metrics = [("P", f"ndcg@{k}"), ("P", f"recall@{k}"), ("P", f"mrr@{k}")] if with_passages else []
     metrics += [("D", f"ndcg@{k}"), ("D", f"recall@{k}")]
@@ -123,7 +123,7 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     for name in ("chunks", "seconds", "tokens/s"):
         table.add_column(name, justify="right")
     for row in rows:
-        config = ["" if row.config[axis] is None else str(row.config[axis]) for axis in axes]
+        config = ["" if row.config.get(axis) is None else str(row.config[axis]) for axis in axes]
         scores = [row.passage if level == "P" else row.doc for level, _ in metrics]
         values = [
             f"{(score or {}).get(name, 0.0):.4f}" for score, (_, name) in zip(scores, metrics, strict=True)
@@ -132,10 +132,12 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
         table.add_row(*config, *values, *speed)
     wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
     wide.print(table)
-    for row in rows:
+    ingests = {repr(sorted({**row.config, "mode": None}.items())): row for row in rows}  # modes share one
+    for row in ingests.values():
+        name = label({**row.config, "mode": None})
         for failure in row.failures:
             err_console.print(
-                f"[red]failed[/red] ({escape(label(row.config))}) {escape(printable(failure.source))} "
+                f"[red]failed[/red] ({escape(name)}) {escape(printable(failure.source))} "
                 f"\\[{failure.stage}]: {escape(failure.error)}",
                 soft_wrap=True,
             )
@@ -167,20 +169,33 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
-def print_hits(hits: Sequence[SearchHit]) -> None:
-    if not hits:
+def print_passages(documents: Sequence[Any]) -> None:
+    """Retrieved passages (langchain ``Document`` objects), best first, with where each comes from."""
+    if not documents:
         out_console.print("no results")
         return
     width = max(40, min(100, out_console.width))
-    for rank, hit in enumerate(hits, 1):
-        payload = hit.payload
-        span = f"[{payload.get('start')}:{payload.get('end')}]"
-        where = f"{payload.get('source')} #{payload.get('chunk_index')} {span}"
+    for rank, document in enumerate(documents, 1):
+        meta = document.metadata
+        span = f"[{meta.get('start')}:{meta.get('end')}]"
+        where = f"{printable(str(meta.get('source')))} #{meta.get('chunk_index')} {span}"
+        if meta.get("page") is not None:
+            where += f" p.{meta['page']}"
+        if meta.get("title"):
+            where += f" · {printable(str(meta['title']))}"
+        chunks = len(meta.get("chunk_ids") or [])
+        if chunks > 1:
+            where += f" ({chunks} chunks)"
         out_console.print(
-            f"[bold]{rank}.[/bold] score {hit.score:.3f}  {where}", highlight=False, soft_wrap=True
+            f"[bold]{rank}.[/bold] score {meta.get('score', 0.0):.3f}  {escape(where)}",
+            highlight=False,
+            soft_wrap=True,
         )
         body = textwrap.fill(
-            " ".join(hit.text.split()), width=width, initial_indent="   ", subsequent_indent="   "
+            " ".join(document.page_content.split()),
+            width=width,
+            initial_indent="   ",
+            subsequent_indent="   ",
         )
         out_console.print(body, highlight=False, markup=False, soft_wrap=True)
         out_console.print()

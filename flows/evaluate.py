@@ -2,7 +2,9 @@
 
 Every configuration goes through the real pipeline (``index_documents`` into a fresh collection of
 an embedded or given Qdrant store); documents are parsed once and shared by all configurations, so
-``seconds`` measures chunking, embedding and writing.
+``seconds`` measures chunking, embedding (BM25 term weights included when a mode needs them) and
+writing. The retrieval mode is chosen at search time: each configuration is ingested once and
+scored once per mode (dense, sparse or hybrid), one row per mode.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 from pydantic import ValidationError
 
+from connectors.bm25_encoder import Bm25Encoder
 from connectors.jsonl_corpus_source import JsonlCorpusSource
 from connectors.late_encoder import LateChunkingEncoder
 from connectors.qdrant_server_store import QdrantServerStore
@@ -30,10 +33,12 @@ from pipeline.indexing import Progress, index_documents
 from pipeline.protocols import Chunker, Parser, Source
 from pipeline.report import DocumentFailure
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, SearchHit
+from pipeline.types import Chunk, Document, SearchHit, SparseVector
 
 AXES = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap")
 LATE_ONLY = ("late_window", "late_overlap")
+MODES = ("dense", "sparse", "hybrid")  # by the embedding, by BM25 terms, or both fused by rank (RRF)
+SPARSE_MODES = ("sparse", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,11 @@ class EvalProgress:
 
 @dataclass(frozen=True, slots=True)
 class EvalRow:
-    """The scores of one configuration. ``passage`` is ``None`` for sets without answer texts."""
+    """The scores of one configuration in one retrieval mode (``config["mode"]``).
+
+    ``passage`` is ``None`` for sets without answer texts. ``seconds``, ``tokens_per_s``, ``chunks``
+    and ``failures`` are those of the configuration's ingest, shared by the rows of its modes.
+    """
 
     config: dict[str, Any]
     passage: dict[str, float] | None
@@ -97,8 +106,25 @@ def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> l
     return list(grid.values())
 
 
-def describe(options: IngestOptions, late_window: int | None = None) -> dict[str, Any]:
-    """The axes of a configuration (the late window resolved to its effective value) and its model."""
+def check_modes(modes: Sequence[str]) -> tuple[str, ...]:
+    """``modes`` if they are known retrieval modes, each once, else a :class:`ConfigurationError`."""
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown retrieval mode {', '.join(map(repr, unknown))}: use {', '.join(MODES)}"
+        )
+    if not modes:
+        raise ConfigurationError(f"no retrieval mode given: use one or more of {', '.join(MODES)}")
+    return tuple(dict.fromkeys(modes))
+
+
+def describe(
+    options: IngestOptions, late_window: int | None = None, mode: str | None = None
+) -> dict[str, Any]:
+    """The axes of a configuration (the late window resolved to its effective value) and its model.
+
+    With ``mode``, the retrieval mode too (as in every :class:`EvalRow`'s ``config``).
+    """
     config: dict[str, Any] = {name: getattr(options, name) for name in AXES}
     sentences = options.chunker == "sentence"
     config.update(
@@ -111,27 +137,31 @@ def describe(options: IngestOptions, late_window: int | None = None) -> dict[str
         config["late_window"] = late_window or options.late_window
     else:
         config.update(dict.fromkeys(LATE_ONLY))
+    if mode is not None:
+        config["mode"] = mode
     return {**config, "model": options.model}
 
 
 def label(config: dict[str, Any]) -> str:
-    """A short name: ``late token 128/16 W256 ω32`` (size/overlap) or ``fixed sentence 128``."""
+    """A short name: ``late token 128/16 W256 ω32 hybrid`` (size/overlap; the mode if it has one)."""
     text = f"{config['chunking']} {config['chunker']} {config['chunk_size']}"
     if config["chunk_overlap"] is not None:
         text += f"/{config['chunk_overlap']}"
     if config["chunking"] == "late":
         text += f" W{config['late_window']} ω{config['late_overlap']}"
+    if config.get("mode") is not None:
+        text += f" {config['mode']}"
     return text
 
 
 class Evaluation:
-    """Runs configurations over one dataset and scores each on its queries.
+    """Runs configurations over one dataset and scores each on its queries, in each retrieval mode.
 
     Example::
 
-        evaluation = Evaluation(load_dataset("eval/debian-faq"), k=10)
+        evaluation = Evaluation(load_dataset("eval/debian-faq"), k=10, modes=("dense", "hybrid"))
         grid = configuration_grid(IngestOptions(), {"chunking": ["fixed", "late"]})
-        for row in evaluation.run(grid):
+        for row in evaluation.run(grid):  # one row per configuration and mode
             print(label(row.config), row.passage, row.doc)
     """
 
@@ -141,6 +171,7 @@ class Evaluation:
         *,
         store: QdrantServerStore | None = None,
         k: int = 10,
+        modes: Sequence[str] = ("dense",),
         run_file: TextIO | None = None,
         progress: Callable[[EvalProgress], None] | None = None,
     ) -> None:
@@ -148,25 +179,29 @@ class Evaluation:
         self.store = store or QdrantServerStore(":memory:")
         self.scorer = QueryScorer(dataset, k)
         self.k = k
+        self.modes = check_modes(modes)
+        self.sparse_encoder = Bm25Encoder() if set(self.modes) & set(SPARSE_MODES) else None
         self.run_file = run_file
         self.progress = progress
+        self._query_terms: list[SparseVector] | None = None
         self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._document_tokens: dict[str, int] = {}
         self._encoders: dict[str, SentenceTransformerEncoder] = {}
 
     def run(self, configurations: Sequence[IngestOptions]) -> list[EvalRow]:
+        """One row per configuration and mode, the modes of a configuration one after the other."""
         rows = []
         for index, options in enumerate(configurations, start=1):
-            rows.append(self.run_one(options, index, len(configurations)))
+            rows.extend(self.run_one(options, index, len(configurations)))
         return rows
 
-    def run_one(self, options: IngestOptions, index: int = 1, total: int = 1) -> EvalRow:
+    def run_one(self, options: IngestOptions, index: int = 1, total: int = 1) -> list[EvalRow]:
+        """Ingest one configuration once, then score it in every mode: one row per mode."""
         embedder = build_embedder(options, self._encoder(options))
         self._queries(options, embedder)  # loads and warms the model before anything is timed
         window = embedder.window if isinstance(embedder, LateChunkingEncoder) else None
-        config = describe(options, window)
-        tell = self._teller(index, total, label(config))
+        tell = self._teller(index, total, label(describe(options, window)))
         chunker = _RecordingChunker(build_chunker(options, embedder), self.dataset)
         parser = self._parse_all(options, tell)
         collection = f"chunkwise-eval-{uuid.uuid4().hex[:12]}"
@@ -178,25 +213,30 @@ class Evaluation:
                 embedder,
                 self.store,
                 collection,
+                sparse_encoder=self.sparse_encoder,
                 batch_chunks=options.batch_chunks,
                 skip_unchanged=False,
                 progress=lambda event: tell("ingest", event),
             )
             chunker.forget({self.dataset.doc_id(failure.source) for failure in report.errors})
             tell("search", None)
-            passage, doc = self._score(options, embedder, collection, chunker.texts, config)
+            configs = [describe(options, window, mode) for mode in self.modes]
+            scores = [self._score(options, embedder, collection, chunker.texts, config) for config in configs]
         finally:
             self.store.drop_collection(collection)
         tokens = self._tokens(options, embedder)
-        return EvalRow(
-            config=config,
-            passage=passage,
-            doc=doc,
-            seconds=report.seconds,
-            tokens_per_s=tokens / report.seconds if report.seconds > 0 else 0.0,
-            chunks=report.chunks,
-            failures=tuple(report.errors),
-        )
+        return [
+            EvalRow(
+                config=config,
+                passage=passage,
+                doc=doc,
+                seconds=report.seconds,
+                tokens_per_s=tokens / report.seconds if report.seconds > 0 else 0.0,
+                chunks=report.chunks,
+                failures=tuple(report.errors),
+            )
+            for config, (passage, doc) in zip(configs, scores, strict=True)
+        ]
 
     def _score(
         self,
@@ -206,10 +246,15 @@ class Evaluation:
         chunks_by_doc: dict[str, list[str]],
         config: dict[str, Any],
     ) -> tuple[dict[str, float] | None, dict[str, float]]:
+        """Mean metrics of the queries searched in ``config["mode"]``: passages (if judged), documents."""
+        mode = config["mode"]
+        absent: list[Any] = [None] * len(self.dataset.queries)
+        vectors = absent if mode == "sparse" else self._queries(options, embedder)
+        terms = absent if mode == "dense" else self._terms()
         passage_scores, doc_scores = [], []
-        for query, vector in zip(self.dataset.queries, self._queries(options, embedder), strict=True):
-            hits = self._ranked(self.store.search(collection, vector, self.k))
-            best = self._ranked(self.store.search_documents(collection, vector, self.k))
+        for query, vector, sparse in zip(self.dataset.queries, vectors, terms, strict=True):
+            hits = self._ranked(self.store.search(collection, vector, self.k, sparse=sparse))
+            best = self._ranked(self.store.search_documents(collection, vector, self.k, sparse=sparse))
             doc_scores.append(self.scorer.document_metrics(query.id, best))
             if self.scorer.judges_passages:
                 passage_scores.append(self.scorer.passage_metrics(query.id, hits, chunks_by_doc))
@@ -227,6 +272,13 @@ class Evaluation:
             vectors = [embedder.encode_query(query.text) for query in self.dataset.queries]
             self._query_vectors[options.model] = np.stack(vectors)
         return list(self._query_vectors[options.model])
+
+    def _terms(self) -> list[SparseVector]:
+        """The queries' BM25 terms, made by the encoder that weighed the chunks' terms."""
+        assert self.sparse_encoder is not None
+        if self._query_terms is None:
+            self._query_terms = [self.sparse_encoder.encode_query(q.text) for q in self.dataset.queries]
+        return self._query_terms
 
     def _tokens(self, options: IngestOptions, embedder: Any) -> int:
         """The model tokens of every parsed document's text: the same work for every configuration."""

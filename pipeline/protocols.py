@@ -134,8 +134,17 @@ class VectorStore(Protocol):
         """Upsert points as they are (copying a collection); indexing goes through ``replace_document``."""
         ...
 
-    def points(self, collection: str, *, with_vectors: bool = True) -> Iterator[Point]:
-        """Every point of the collection, page by page."""
+    def points(
+        self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None
+    ) -> Iterator[Point]:
+        """Every point of the collection (matching ``filters``), page by page."""
+        ...
+
+    def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
+        """The distinct values of an indexed payload field (``source`` or ``document_id``).
+
+        ``exact=False`` may also list values whose points were deleted, and is faster.
+        """
         ...
 
     def search(
@@ -147,18 +156,27 @@ class VectorStore(Protocol):
         *,
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
+        with_vectors: bool = False,
     ) -> list[SearchHit]:
-        """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused by rank (hybrid)."""
+        """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused by rank (hybrid).
+
+        ``with_vectors`` brings each hit's dense vector along (``SearchHit.vector``).
+        """
         ...
 
     def search_documents(
         self,
         collection: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None,
         k: int,
         filters: Mapping[str, Any] | None = None,
+        *,
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` closest documents, each represented by its best-scoring chunk."""
+        """The ``k`` best documents, each as its best chunk, by the same modes as ``search``.
+
+        A document ranks where its best chunk ranks in the chunk ranking of ``search``.
+        """
         ...
 
     def drop_collection(self, collection: str) -> None: ...

@@ -98,11 +98,12 @@ class SparseVector:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One result of a vector search, with the stored payload of its chunk."""
+    """One result of a search, with the stored payload of its chunk (and its dense vector if asked)."""
 
     id: str
     score: float
     payload: dict[str, Any]
+    vector: np.ndarray | None = None
 
     @property
     def text(self) -> str:

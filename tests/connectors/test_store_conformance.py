@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from connectors.bm25_encoder import Bm25Encoder
+from connectors.qdrant_common import prefetch_limit
 from connectors.stores import Store, open_store
 from pipeline.copying import copy_collection
 from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError, StoreInUseError
@@ -516,16 +517,24 @@ def test_rarer_terms_weigh_more_through_the_collections_idf(filled) -> None:
 def test_hybrid_search_fuses_dense_and_sparse_rankings_by_reciprocal_rank(filled) -> None:
     store, a, b, _c = filled
     only_in_a3 = BM25.encode_query("c003")  # a is the only document with a fourth chunk
-    dense_ranking = [hit.id for hit in store.search(COLLECTION, b.points[1].vector, k=9)]
-    rank_of_a3 = dense_ranking.index(a.points[3].id)
+    k = 4
+    dense_ranking = [hit.id for hit in store.search(COLLECTION, b.points[1].vector, k=prefetch_limit(k))]
+    sparse_ranking = [
+        hit.id for hit in store.search(COLLECTION, None, k=prefetch_limit(k), sparse=only_in_a3)
+    ]
+    assert sparse_ranking == [a.points[3].id]
+    expected: dict[str, float] = {}
+    for ranking in (dense_ranking, sparse_ranking):  # Qdrant's fusion: 1 / (60 + rank), from rank 0
+        for rank, point_id in enumerate(ranking):
+            expected[point_id] = expected.get(point_id, 0.0) + 1 / (60 + rank)
 
-    hits = store.search(COLLECTION, b.points[1].vector, k=4, sparse=only_in_a3)
+    hits = store.search(COLLECTION, b.points[1].vector, k=k, sparse=only_in_a3)
 
-    # a3 is first of the sparse ranking and somewhere in the dense one; b1 first of the dense only.
-    assert [hit.id for hit in hits[:2]] == [a.points[3].id, b.points[1].id]
-    assert hits[0].score == pytest.approx(1 / 60 + 1 / (60 + rank_of_a3), rel=1e-3)
-    assert hits[1].score == pytest.approx(1 / 60, rel=1e-3)
-    assert [hit.id for hit in hits[2:]] == [i for i in dense_ranking if i != a.points[3].id][1:3]
+    assert {hit.id: hit.score for hit in hits} == pytest.approx(
+        dict(sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:k]), rel=1e-3
+    )
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    assert {a.points[3].id, b.points[1].id} <= {hit.id for hit in hits}  # each side's best
 
 
 def test_hybrid_search_honours_filters(filled) -> None:
@@ -542,11 +551,80 @@ def test_hybrid_search_honours_filters(filled) -> None:
     assert {hit.id for hit in hits} == c.point_ids
 
 
+def best_chunk_per_document(scores: dict[str, float], docs: tuple[StoredDoc, ...]) -> dict[str, tuple]:
+    """Each document's best point id and score among chunk ``scores`` (documents with none left out)."""
+    best = {}
+    for doc in docs:
+        scored = [(scores[p.id], p.id) for p in doc.points if p.id in scores]
+        if scored:
+            score, point_id = max(scored)
+            best[doc.id] = (point_id, score)
+    return best
+
+
+def test_sparse_search_documents_ranks_documents_by_their_best_matching_chunk(filled) -> None:
+    store, a, b, c = filled
+    terms = BM25.encode_query("b.md c001")  # b's source in all of b's chunks; c001 in a1, b1 and c1
+    chunk_scores = {hit.id: hit.score for hit in store.search(COLLECTION, None, k=100, sparse=terms)}
+    expected = best_chunk_per_document(chunk_scores, (a, b, c))
+
+    hits = store.search_documents(COLLECTION, None, k=10, sparse=terms)
+    only_a = store.search_documents(COLLECTION, None, k=10, sparse=BM25.encode_query("c003"))
+
+    assert [hit.id for hit in hits[:1]] == [b.points[1].id]  # the only chunk with both terms
+    assert {hit.payload["document_id"]: (hit.id, hit.score) for hit in hits} == {
+        doc_id: (point_id, pytest.approx(score, rel=1e-4)) for doc_id, (point_id, score) in expected.items()
+    }
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [hit.id for hit in only_a] == [a.points[3].id]  # documents without the terms are left out
+
+
+def test_hybrid_search_documents_fuses_chunk_rankings_then_keeps_each_documents_best(filled) -> None:
+    store, a, b, c = filled
+    vector, terms = c.points[1].vector, BM25.encode_query("c003 c001")
+    rankings = [
+        store.search(COLLECTION, vector, k=100),
+        store.search(COLLECTION, None, k=100, sparse=terms),
+    ]
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking):
+            fused[hit.id] = fused.get(hit.id, 0.0) + 1 / (60 + rank)
+    expected = best_chunk_per_document(fused, (a, b, c))
+
+    hits = store.search_documents(COLLECTION, vector, k=10, sparse=terms)
+
+    assert hits[0].id == c.points[1].id  # first of the dense ranking and among the sparse matches
+    assert {hit.payload["document_id"]: (hit.id, hit.score) for hit in hits} == {
+        doc_id: (point_id, pytest.approx(score, rel=1e-3)) for doc_id, (point_id, score) in expected.items()
+    }
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_search_documents_by_terms_honours_k_and_filters(filled) -> None:
+    store, a, b, c = filled
+    terms = BM25.encode_query("c001")
+
+    top_sparse = store.search_documents(COLLECTION, None, k=2, sparse=terms)
+    sparse_without_b = store.search_documents(
+        COLLECTION, None, k=5, filters={"document_id": [a.id, c.id]}, sparse=terms
+    )
+    hybrid_in_b = store.search_documents(
+        COLLECTION, a.points[0].vector, k=5, filters={"source": "/docs/b.md"}, sparse=terms
+    )
+
+    assert len(top_sparse) == 2 and all(hit.payload["chunk_index"] == 1 for hit in top_sparse)
+    assert {hit.payload["document_id"] for hit in sparse_without_b} == {a.id, c.id}
+    assert [hit.payload["document_id"] for hit in hybrid_in_b] == [b.id]
+
+
 def test_a_search_needs_a_query(filled) -> None:
     store, *_ = filled
 
     with pytest.raises(ConfigurationError, match="dense vector, sparse terms"):
         store.search(COLLECTION, None, k=3)
+    with pytest.raises(ConfigurationError, match="dense vector, sparse terms"):
+        store.search_documents(COLLECTION, None, k=3)
 
 
 def test_points_gives_back_every_point_with_its_vectors_and_payload(filled) -> None:
@@ -563,6 +641,61 @@ def test_points_gives_back_every_point_with_its_vectors_and_payload(filled) -> N
         assert dict(zip(point.sparse.indices, point.sparse.values, strict=True)) == pytest.approx(
             dict(zip(written[point_id].sparse.indices, written[point_id].sparse.values, strict=True))
         )
+
+
+def test_points_with_filters_gives_back_only_the_matching_points(filled) -> None:
+    store, a, b, _c = filled
+
+    neighbours = store.points(
+        COLLECTION, with_vectors=False, filters={"document_id": a.id, "chunk_index": [1, 2, 9]}
+    )
+
+    assert sorted(p.payload["chunk_index"] for p in neighbours) == [1, 2]
+    only_b = list(store.points(COLLECTION, with_vectors=False, filters={"source": "/docs/b.md"}))
+    assert {p.id for p in only_b} == b.point_ids
+    assert all(p.vector.size == 0 for p in only_b)
+
+
+def test_field_values_lists_each_distinct_source_and_document_once(filled) -> None:
+    store, a, b, c = filled
+    assert sorted(store.field_values(COLLECTION, "source")) == ["/docs/a.md", "/docs/b.md", "/docs/c.md"]
+
+    store.delete_document(COLLECTION, b.id)
+
+    assert sorted(store.field_values(COLLECTION, "document_id")) == sorted([a.id, c.id])
+    assert set(store.field_values(COLLECTION, "source", exact=False)) >= {"/docs/a.md", "/docs/c.md"}
+    with pytest.raises(ConfigurationError, match="no index"):
+        store.field_values(COLLECTION, "text")
+
+
+def test_search_brings_dense_vectors_only_when_asked(filled) -> None:
+    store, a, *_ = filled
+    written = {p.id: p.vector for p in a.points}
+
+    plain = store.search(COLLECTION, a.points[0].vector, k=3)
+    with_vectors = store.search(COLLECTION, a.points[0].vector, k=3, sparse=BM25.encode_query("c001"))
+
+    assert all(hit.vector is None for hit in plain)
+    hits = store.search(COLLECTION, a.points[0].vector, k=3, with_vectors=True)
+    np.testing.assert_allclose(hits[0].vector, written[hits[0].id], atol=1e-6)
+    assert all(hit.vector is None for hit in with_vectors)
+
+
+def test_tied_hybrid_scores_come_back_in_one_order_every_time(store: Store) -> None:
+    store.ensure_collection(COLLECTION, FINGERPRINT)
+    big = make_doc("/docs/big.md", chunks=50, seed=7)
+    store.replace_document(COLLECTION, big.id, big.points)
+    # chunk 49 is the only one with the term and the last of the dense ranking, past what the
+    # dense side brings to the fusion: it ties with the dense side's first (1/60 each)
+    query, terms = -big.points[49].vector, BM25.encode_query("c049")
+
+    runs = {tuple(hit.id for hit in store.search(COLLECTION, query, k=3, sparse=terms)) for _ in range(12)}
+
+    assert len(runs) == 1
+    hits = store.search(COLLECTION, query, k=3, sparse=terms)
+    assert hits[0].score == pytest.approx(hits[1].score) == pytest.approx(1 / 60, rel=1e-3)
+    assert big.points[49].id in {hits[0].id, hits[1].id}
+    assert hits[0].id < hits[1].id  # ties are ordered by id
 
 
 def test_collections_lists_what_the_store_holds(store: Store) -> None:

@@ -75,7 +75,8 @@ def test_a_question_finds_its_document_first(sample_store, sample_data, question
     assert len(hits) == 5 and hits[0]["source"] == str(sample_data / expected_file)
     assert any(phrase in hit["text"] for hit in hits)  # the answering passage is among the hits
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
-    assert set(hits[0]) == {"score", "text", "source", "chunk_index", "start", "end"}
+    provenance = {"score", "text", "source", "chunk_index", "start", "end", "page", "title", "chunk_ids"}
+    assert provenance <= set(hits[0]) and hits[0]["mode"] == "hybrid"  # the collection has BM25 terms
 
 
 def test_query_text_is_the_exact_span_of_the_document_text(sample_store, sample_data):
@@ -87,6 +88,68 @@ def test_query_text_is_the_exact_span_of_the_document_text(sample_store, sample_
         path = Path(hit["source"])
         document = parser.parse(SourceItem(uri=str(path), name=path.name), path.read_bytes())
         assert hit["text"] == document.text[hit["start"] : hit["end"]]
+
+
+def parsed_text(source: str) -> str:
+    path = Path(source)
+    return UnstructuredParser().parse(SourceItem(uri=str(path), name=path.name), path.read_bytes()).text
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_query_mode_filter_and_expand(sample_store, mode):
+    store, _ = sample_store
+    arguments = ["--store", store, "--collection", "samples", "-k", "3", "--json", "--mode", mode]
+    result = run("query", "git bisect", *arguments, "--filter", "source=*.html", "--expand", "1")
+
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)
+    assert len(passages) == 3
+    assert all(p["source"].endswith(".html") and p["mode"] == mode for p in passages)
+    assert all(len(p["chunk_ids"]) >= 2 for p in passages)  # each hit with at least one neighbour
+    for passage in passages:
+        assert passage["text"] == parsed_text(passage["source"])[passage["start"] : passage["end"]]
+
+
+def test_query_passages_from_a_pdf_carry_their_pages(sample_store):
+    store, _ = sample_store
+    arguments = ["--store", store, "--collection", "samples", "--json", "--filter", "source=*.pdf"]
+    result = run("query", "debian/rules file", *arguments, "--expand", "2")
+
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)
+    assert passages and all(p["source"].endswith(".pdf") for p in passages)
+    for passage in passages:
+        assert isinstance(passage["page"], int) and passage["page"] >= 1
+        assert passage["pages"][0] == passage["page"] and passage["pages"] == sorted(passage["pages"])
+
+
+def test_query_filters_on_a_documents_metadata_and_drops_weak_passages(sample_store):
+    store, _ = sample_store
+    arguments = ["--store", store, "--collection", "samples", "--mode", "dense", "-k", "10", "--json"]
+    every = json.loads(run("query", "sorting lists in Python", *arguments).stdout)
+    threshold = str((every[0]["score"] + every[1]["score"]) / 2)
+
+    docx = run("query", "sorting lists in Python", *arguments, "--filter", "metadata.format=docx")
+    strong = run("query", "sorting lists in Python", *arguments, "--threshold", threshold)
+
+    assert {Path(p["source"]).suffix for p in json.loads(docx.stdout)} == {".docx"}
+    assert [p["chunk_ids"] for p in json.loads(strong.stdout)] == [every[0]["chunk_ids"]]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--filter", "source"], "write KEY=VALUE"),
+        (["--expand", "two"], "--expand 'two'"),
+        (["--mode", "keywords"], "mode must be one of"),
+        (["--filter", "source=*/nowhere/*"], "no results"),
+    ],
+)
+def test_query_refuses_bad_options_or_says_when_nothing_matches(sample_store, arguments, message):
+    store, _ = sample_store
+    result = run("query", "anything", "--store", store, "--collection", "samples", *arguments)
+    assert message in result.stdout + result.stderr
+    assert result.returncode == (0 if message == "no results" else 1)
 
 
 def test_info_shows_points_documents_and_fingerprint(sample_store):

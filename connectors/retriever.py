@@ -1,0 +1,270 @@
+"""The langchain-core retriever over a chunkwise collection: dense, sparse or hybrid, with context.
+
+The retriever reads the collection's fingerprint and builds the encoders that made its vectors,
+so a query is always embedded by the documents' own model.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from connectors.bm25_encoder import Bm25Encoder
+from connectors.filters import resolve_filters
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from connectors.stores import Store, open_store
+from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from pipeline.fingerprint import Fingerprint
+from pipeline.mmr import mmr_order
+from pipeline.passages import (
+    SECTION,
+    Expansion,
+    Passage,
+    StoredChunk,
+    check_expansion,
+    merge_overlapping,
+    neighbour_indices,
+    section_run,
+)
+from pipeline.protocols import Encoder, SparseEncoder
+from pipeline.types import SearchHit, SparseVector
+
+MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
+OVERRIDABLE = ("k", "mode", "filter", "score_threshold", "expand", "mmr")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryVectors:
+    """A query embedded once: its dense vector and its BM25 terms (each only if the search needs it)."""
+
+    dense: np.ndarray | None
+    sparse: SparseVector | None
+
+
+class ChunkwiseRetriever(BaseRetriever):
+    """Passages of a chunkwise collection for a query, as langchain ``Document`` objects.
+
+    ``store`` is an open store or a location (folder, URL, ``local:FOLDER``); ``mode`` is
+    ``dense``, ``sparse`` (BM25 terms) or ``hybrid`` (both, fused by reciprocal rank), by default
+    hybrid when the collection has term weights. ``filter`` maps payload keys to a value or a list
+    of values (``source`` also takes globs such as ``"*/faq/*.html"``; ``metadata.KEY`` reaches the
+    document's metadata). ``expand=N`` widens each hit to its N neighbouring chunks on each side,
+    ``expand="section"`` to its whole section; passages that overlap are merged. ``mmr=True``
+    reorders ``fetch_k`` candidates by maximal marginal relevance. Every option but the store and
+    collection can also be given per call: ``retriever.invoke(query, k=2, filter={...})``.
+
+    Example::
+
+        retriever = ChunkwiseRetriever(store=".chunkwise/qdrant", collection="docs", k=4, expand=1)
+        for document in retriever.invoke("How do I pin a package version?"):
+            print(document.metadata["source"], document.metadata["score"])
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any
+    collection: str
+    k: int = Field(default=4, ge=1)
+    mode: str | None = None  # checked against MODES with the collection, for a clear error
+    filter: dict[str, Any] | None = None
+    score_threshold: float | None = None
+    expand: Expansion = 0
+    mmr: bool = False
+    fetch_k: int = Field(default=20, ge=1)
+    diversity: float = Field(default=0.5, ge=0.0, le=1.0)
+    encoder: Any = None
+    sparse_encoder: Any = None
+    trust_remote_code: bool = False
+
+    _fingerprint: Fingerprint = PrivateAttr()
+    _owns_store: bool = PrivateAttr(default=False)
+
+    @field_validator("expand")
+    @classmethod
+    def _valid_expansion(cls, expand: Expansion) -> Expansion:
+        return check_expansion(expand)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._match_collection()  # outside validation, so its errors reach the caller as they are
+
+    def _match_collection(self) -> None:
+        if isinstance(self.store, str):
+            self.store, self._owns_store = open_store(self.store), True
+        fingerprint = self.store.fingerprint(self.collection)
+        if fingerprint is None:
+            raise StoreError(
+                f"collection {self.collection!r} does not exist in {self.store.location} "
+                "(or was not built by chunkwise); run `chunkwise ingest` first"
+            )
+        self._fingerprint = fingerprint
+        self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code)
+        self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint)
+        if self.mode is None:
+            self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
+        _check_mode(self.mode, self.sparse_encoder, self.collection)
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """The fingerprint of the collection the retriever reads."""
+        return self._fingerprint
+
+    def close(self) -> None:
+        """Close the store if the retriever opened it from a location."""
+        if self._owns_store:
+            self.store.close()
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
+        options = self._options(overrides)
+        return [_document(passage, options["mode"]) for passage in self._passages(query, options)]
+
+    def _options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise TypeError(f"unknown retriever options: {', '.join(sorted(unknown))}; use {OVERRIDABLE}")
+        options = {name: overrides.get(name, getattr(self, name)) for name in OVERRIDABLE}
+        if not isinstance(options["k"], int) or options["k"] < 1:
+            raise ConfigurationError(f"k ({options['k']!r}) must be a whole number >= 1")
+        check_expansion(options["expand"])
+        _check_mode(options["mode"], self.sparse_encoder, self.collection)
+        return options
+
+    def _passages(self, query: str, options: dict[str, Any]) -> list[Passage]:
+        filters = resolve_filters(self.store, self.collection, options["filter"])
+        if filters is None:
+            return []
+        mode, mmr = options["mode"], options["mmr"]
+        query_vectors = QueryVectors(
+            dense=self.encoder.encode_query(query) if mode != "sparse" or mmr else None,
+            sparse=self.sparse_encoder.encode_query(query) if mode != "dense" else None,
+        )
+        k, fetch = options["k"], options["k"]
+        while True:
+            hits = self._search(query_vectors, options, filters, fetch)
+            passages = merge_overlapping([self._expand(hit, options["expand"]) for hit in hits])
+            if len(passages) >= k or len(hits) < fetch or fetch >= 8 * k:
+                return passages[:k]
+            fetch *= 2  # expanded hits merged into each other: fetch more to fill k passages
+
+    def _search(
+        self, query: QueryVectors, options: dict[str, Any], filters: dict[str, Any], k: int
+    ) -> list[SearchHit]:
+        mmr = options["mmr"]
+        hits = self.store.search(
+            self.collection,
+            query.dense if options["mode"] != "sparse" else None,
+            max(k, self.fetch_k) if mmr else k,
+            filters,
+            sparse=query.sparse,
+            score_threshold=options["score_threshold"],
+            with_vectors=mmr,
+        )
+        if not mmr or not hits:
+            return hits
+        order = mmr_order(query.dense, np.stack([hit.vector for hit in hits]), k, self.diversity)
+        return [hits[index] for index in order]
+
+    def _expand(self, hit: SearchHit, expand: Expansion) -> Passage:
+        alone = Passage(hit=hit, chunks=(StoredChunk(hit.id, hit.payload),))
+        if expand == 0:
+            return alone
+        version = {"document_id": hit.payload["document_id"], "content_hash": hit.payload["content_hash"]}
+        index = int(hit.payload["chunk_index"])
+        if expand == SECTION:
+            chunks = self._chunks(version)
+        else:
+            chunks = self._chunks({**version, "chunk_index": neighbour_indices(index, int(expand))})
+        if not any(chunk.id == hit.id for chunk in chunks):
+            return alone  # the document was replaced since the search: its old neighbours are gone
+        if expand == SECTION:
+            chunks = section_run(chunks, index)
+        return Passage(hit=hit, chunks=tuple(sorted(chunks, key=lambda chunk: chunk.index)))
+
+    def _chunks(self, filters: dict[str, Any]) -> list[StoredChunk]:
+        points = self.store.points(self.collection, with_vectors=False, filters=filters)
+        return [StoredChunk(point.id, point.payload) for point in points]
+
+
+def open_retriever(store: Store | str, collection: str, **options: Any) -> ChunkwiseRetriever:
+    """A retriever over ``collection`` of ``store`` (an open store or its location).
+
+    ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``filter``,
+    ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
+    ``sparse_encoder``, ``trust_remote_code``.
+
+    Example::
+
+        retriever = open_retriever(".chunkwise/qdrant", "docs", mode="hybrid", expand=1)
+        documents = retriever.invoke("What is late chunking?")
+    """
+    return ChunkwiseRetriever(store=store, collection=collection, **options)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:
+    """One loaded encoder per model for the whole process (retrievers of one model share it)."""
+    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
+
+
+def _matching_encoder(encoder: Encoder | None, fingerprint: Fingerprint, trust_remote_code: bool) -> Encoder:
+    if encoder is None:
+        return shared_encoder(fingerprint.model, trust_remote_code)
+    spec = encoder.spec
+    if (spec.model, spec.dimension) != (fingerprint.model, fingerprint.dimension):
+        raise FingerprintMismatchError(
+            f"the collection holds vectors of {fingerprint.model} ({fingerprint.dimension}-d); "
+            f"the encoder given makes {spec.model} ({spec.dimension}-d). Leave the encoder out: "
+            "the retriever builds the collection's own."
+        )
+    return encoder
+
+
+def _matching_sparse_encoder(encoder: SparseEncoder | None, fingerprint: Fingerprint) -> SparseEncoder | None:
+    if encoder is None:
+        return Bm25Encoder.from_config(fingerprint.sparse) if fingerprint.sparse is not None else None
+    if fingerprint.sparse is None or dict(encoder.config) != dict(fingerprint.sparse):
+        raise FingerprintMismatchError(
+            f"the collection's term weights were made with {fingerprint.sparse}; the sparse encoder "
+            f"given makes {encoder.config}. Leave it out: the retriever builds the collection's own."
+        )
+    return encoder
+
+
+def _check_mode(mode: Any, sparse_encoder: SparseEncoder | None, collection: str) -> None:
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode != "dense" and sparse_encoder is None:
+        raise ConfigurationError(
+            f"{mode} search needs term weights, and collection {collection!r} has none: "
+            "use mode='dense', or re-ingest it with sparse vectors (`chunkwise ingest --sparse --reindex`)"
+        )
+
+
+def _document(passage: Passage, mode: str) -> Document:
+    hit, payload = passage.hit, passage.hit.payload
+    pages = sorted({page for chunk in passage.chunks for page in chunk.payload.get("pages") or []})
+    metadata = {
+        **dict(payload.get("metadata") or {}),
+        "source": payload.get("source"),
+        "document_id": payload.get("document_id"),
+        "start": passage.start,
+        "end": passage.end,
+        "chunk_index": payload.get("chunk_index"),
+        "page": pages[0] if pages else None,
+        "pages": pages,
+        "title": payload.get("section"),
+        "score": hit.score,
+        "mode": mode,
+        "chunk_ids": passage.chunk_ids,
+    }
+    return Document(id=hit.id, page_content=passage.text, metadata=metadata)
