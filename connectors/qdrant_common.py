@@ -150,6 +150,19 @@ def request_size(point: Point) -> int:
     return dense + sparse + payload + 64
 
 
+def best_chunk_per_document(search: Callable[[int], list[SearchHit]], total: int, k: int) -> list[SearchHit]:
+    """The best chunk of each of the ``k`` best documents, from ever deeper chunk rankings.
+
+    ``search(limit)`` ranks ``limit`` chunks; ``total`` chunks can match, which ends the search.
+    """
+    limit = 8 * k
+    while True:
+        best = first_per_document(search(limit), k)
+        if len(best) == k or limit >= total:
+            return best
+        limit *= 4
+
+
 def first_per_document(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
     """The best hit of each of the first ``k`` documents among ``hits`` (sorted best first)."""
     seen: set[str] = set()

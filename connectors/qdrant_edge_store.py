@@ -19,12 +19,12 @@ from connectors.qdrant_common import (
     METADATA_KEY,
     RRF_K,
     SPARSE,
+    best_chunk_per_document,
     best_hits,
     check_collection_name,
     check_indexed_field,
     check_stored_fingerprint,
     field_condition,
-    first_per_document,
     fused_limit,
     payload_filter,
     point_from_record,
@@ -299,14 +299,11 @@ class QdrantEdgeStore:
 
         A document ranks where its best chunk ranks in the chunk ranking of the same search.
         """
-        total = self.count(collection, filters)
-        limit = 8 * k
-        while True:
-            hits = self.search(collection, vector, limit, filters, sparse=sparse)
-            best = first_per_document(hits, k)
-            if len(best) == k or limit >= total:
-                return best
-            limit *= 4
+        return best_chunk_per_document(
+            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse),
+            self.count(collection, filters),
+            k,
+        )
 
     def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
         from qdrant_edge import CountRequest

@@ -17,12 +17,12 @@ from connectors.qdrant_common import (
     RRF_K,
     SPARSE,
     batches,
+    best_chunk_per_document,
     best_hits,
     check_collection_name,
     check_indexed_field,
     check_stored_fingerprint,
     field_condition,
-    first_per_document,
     fused_limit,
     payload_filter,
     point_from_record,
@@ -280,12 +280,11 @@ class QdrantServerStore:
         if len(queries) > 1:
             # Not grouped by the server: its grouping fuses the rankings again without the documents
             # found so far, which moves the others' ranks. Take each document's first fused chunk.
-            total, limit = self.count(collection, filters), 8 * k
-            while True:
-                best = first_per_document(self.search(collection, vector, limit, filters, sparse=sparse), k)
-                if len(best) == k or limit >= total:
-                    return best
-                limit *= 4
+            return best_chunk_per_document(
+                lambda limit: self.search(collection, vector, limit, filters, sparse=sparse),
+                self.count(collection, filters),
+                k,
+            )
         [(query, using)] = queries
         response = self._call(
             lambda: self.client.query_points_groups(
