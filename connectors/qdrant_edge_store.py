@@ -313,10 +313,7 @@ class QdrantEdgeStore:
 
     def document_count(self, collection: str) -> int:
         """How many distinct documents the collection holds."""
-        from qdrant_edge import FacetRequest
-
-        facets = self._shard(collection).facet(FacetRequest(key="document_id", limit=2**31 - 1, exact=True))
-        return sum(1 for hit in facets.hits if hit.count > 0)  # deleted values linger with count 0
+        return len(self.field_values(collection, "document_id"))
 
     # -- internals -------------------------------------------------------------------------
 

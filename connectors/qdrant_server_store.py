@@ -313,8 +313,7 @@ class QdrantServerStore:
 
     def document_count(self, collection: str) -> int:
         """How many distinct documents the collection holds."""
-        facets = self._call(lambda: self.client.facet(collection, key="document_id", limit=10**9, exact=True))
-        return len(facets.hits)
+        return len(self.field_values(collection, "document_id"))
 
     def _scroll(
         self, collection: str, with_payload: Any, *, with_vectors: bool = False, query_filter: Any = None
