@@ -149,9 +149,14 @@ class ChunkwiseRetriever(BaseRetriever):
             sparse=self.sparse_encoder.encode_query(query) if mode != "dense" else None,
         )
         k, fetch = options["k"], options["k"]
+        # a deeper search repeats the hits before it (a hybrid one with new scores): read their chunks once
+        chunks: dict[str, tuple[StoredChunk, ...]] = {}
         while True:
             hits = self._search(query_vectors, options, filters, fetch)
-            passages = merge_overlapping([self._expand(hit, options["expand"]) for hit in hits])
+            for hit in hits:
+                if hit.id not in chunks:
+                    chunks[hit.id] = self._expand(hit, options["expand"]).chunks
+            passages = merge_overlapping([Passage(hit=hit, chunks=chunks[hit.id]) for hit in hits])
             if len(passages) >= k or len(hits) < fetch or fetch >= 8 * k:
                 return passages[:k]
             fetch *= 2  # expanded hits merged into each other: fetch more to fill k passages
