@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean prefect-server
 
 demo: $(STAMP)  ## ingest examples/data into the embedded store and answer a question
 	$(BIN)/chunkwise ingest examples/data --store .chunkwise/demo --collection demo
@@ -17,6 +17,10 @@ demo: $(STAMP)  ## ingest examples/data into the embedded store and answer a que
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest -q
+
+prefect-server: $(STAMP)  ## a Prefect server (API and UI) on http://127.0.0.1:4200, its state in .chunkwise/prefect
+	mkdir -p .chunkwise/prefect
+	PREFECT_HOME=$(CURDIR)/.chunkwise/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +228,17 @@ class QdrantEdgeStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
-        """Every document in the collection with its points counted per version."""
-        return summarize(record.payload or {} for record in self._scroll(collection, list(MANIFEST_FIELDS)))
+    def stored_documents(
+        self, collection: str, *, document_ids: Collection[str] | None = None
+    ) -> dict[str, StoredDocument]:
+        """Every document in the collection (or of ``document_ids``) with its points counted per version."""
+        if document_ids is not None and not document_ids:
+            return {}
+        query_filter = (
+            None if document_ids is None else payload_filter(_models(), {"document_id": list(document_ids)})
+        )
+        records = self._scroll(collection, list(MANIFEST_FIELDS), query_filter=query_filter)
+        return summarize(record.payload or {} for record in records)
 
     def points(
         self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None

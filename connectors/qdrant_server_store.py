@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
@@ -192,9 +192,19 @@ class QdrantServerStore:
             for batch in structs:
                 upsert(batch)
 
-    def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
-        """Every document in the collection with its points counted per version."""
-        return summarize(record.payload or {} for record in self._scroll(collection, list(MANIFEST_FIELDS)))
+    def stored_documents(
+        self, collection: str, *, document_ids: Collection[str] | None = None
+    ) -> dict[str, StoredDocument]:
+        """Every document in the collection (or of ``document_ids``) with its points counted per version."""
+        from qdrant_client import models
+
+        if document_ids is not None and not document_ids:
+            return {}
+        query_filter = (
+            None if document_ids is None else payload_filter(models, {"document_id": list(document_ids)})
+        )
+        records = self._scroll(collection, list(MANIFEST_FIELDS), query_filter=query_filter)
+        return summarize(record.payload or {} for record in records)
 
     def points(
         self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None

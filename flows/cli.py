@@ -1,10 +1,11 @@
-"""The ``chunkwise`` command: ``ingest``, ``query``, ``info``, ``copy`` and ``eval``."""
+"""The ``chunkwise`` command: ``ingest``, ``serve``, ``query``, ``info``, ``copy`` and ``eval``."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import os
 import sys
 from typing import Annotated, Any
 
@@ -15,6 +16,18 @@ from rich.markup import escape
 from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.stores import Store
 from flows import console
+from flows.cli_options import (
+    DEFAULTS,
+    CollectionOption,
+    JsonOption,
+    MaxSentencesOption,
+    ModelOption,
+    SentenceOverlapOption,
+    StoreOption,
+    TrustOption,
+    validated_options,
+    with_ingest_options,
+)
 from flows.components import (
     build_chunker,
     build_embedder,
@@ -25,7 +38,7 @@ from flows.components import (
 )
 from flows.environment import quiet_libraries
 from flows.query_options import parse_expansion, parse_filters
-from flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions, Settings
+from flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
 from pipeline.copying import copy_collection
 from pipeline.errors import ChunkwiseError, ConfigurationError
 from pipeline.indexing import index_documents
@@ -37,121 +50,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Folder of an embedded store, a Qdrant URL, or local:FOLDER for qdrant-client's local mode. "
-        f"[env CHUNKWISE_STORE; default {DEFAULT_STORE}]",
-    ),
-]
-CollectionOption = Annotated[
-    str | None,
-    typer.Option(
-        "--collection", help=f"Collection name. [env CHUNKWISE_COLLECTION; default {DEFAULT_COLLECTION}]"
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
-ModelOption = Annotated[str, typer.Option(help="sentence-transformers model name or folder.")]
-MaxSentencesOption = Annotated[
-    int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
-]
-SentenceOverlapOption = Annotated[
-    int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
-]
-TrustOption = Annotated[
-    bool,
-    typer.Option(
-        "--trust-remote-code", help="Let a model that ships its own code (jina, nomic, ...) run it."
-    ),
-]
-_DEFAULTS = IngestOptions()
-
 
 @app.command()
+@with_ingest_options
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest (folders recursively).")],
+    options: IngestOptions,
     store: StoreOption = None,
     collection: CollectionOption = None,
-    chunking: Annotated[
-        str,
-        typer.Option(
-            help="late: pool chunks from whole-document token vectors; fixed: embed each chunk alone."
-        ),
-    ] = _DEFAULTS.chunking,
-    chunker: Annotated[
-        str, typer.Option(help="token: windows of tokens; sentence: whole sentences up to the chunk size.")
-    ] = _DEFAULTS.chunker,
-    chunk_size: Annotated[int, typer.Option(help="Tokens per chunk at most.")] = _DEFAULTS.chunk_size,
-    chunk_overlap: Annotated[
-        int, typer.Option(help="token chunker: tokens shared by consecutive chunks.")
-    ] = _DEFAULTS.chunk_overlap,
-    max_sentences: MaxSentencesOption = None,
-    sentence_overlap: SentenceOverlapOption = _DEFAULTS.sentence_overlap,
-    tokenizer: Annotated[
-        str, typer.Option(help="Counts chunk sizes: tiktoken (cl100k_base), tiktoken:<encoding>, or model.")
-    ] = _DEFAULTS.tokenizer,
-    boundaries: Annotated[
-        str, typer.Option(help="Cut between words, prefer element ends, or never cross sections.")
-    ] = _DEFAULTS.boundaries,
-    model: ModelOption = _DEFAULTS.model,
-    trust_remote_code: TrustOption = False,
-    late_window: Annotated[
-        int | None,
-        typer.Option(
-            help="late: tokens per model pass, specials included [default: the model's, 256 MiniLM]."
-        ),
-    ] = None,
-    late_overlap: Annotated[
-        int, typer.Option(help="late: context tokens shared by consecutive windows.")
-    ] = _DEFAULTS.late_overlap,
-    include: Annotated[
-        list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="Glob of files to leave out (repeatable).")
-    ] = None,
-    max_bytes: Annotated[
-        int, typer.Option(help="Files larger than this fail with an error.")
-    ] = _DEFAULTS.max_bytes,
-    prune: Annotated[
-        bool,
-        typer.Option(help="Delete stored documents under the given paths that are no longer there."),
-    ] = False,
-    reindex: Annotated[
-        bool,
-        typer.Option(help="Rebuild every document, also to change the collection's chunking options."),
-    ] = False,
-    sparse: Annotated[
-        bool,
-        typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
-    ] = _DEFAULTS.sparse,
     as_json: JsonOption = False,
 ) -> None:
     """Parse, chunk, embed and store documents; unchanged ones are skipped.
 
     Exit 0: all indexed; 2: some failed (the rest is indexed); 1: fatal error.
     """
-    options = _validated(
-        chunking=chunking,
-        chunker=chunker,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        max_sentences=max_sentences,
-        sentence_overlap=sentence_overlap,
-        tokenizer=tokenizer,
-        boundaries=boundaries,
-        model=model,
-        trust_remote_code=trust_remote_code,
-        late_window=late_window,
-        late_overlap=late_overlap,
-        include=tuple(include) if include else _DEFAULTS.include,
-        exclude=tuple(exclude or ()),
-        max_bytes=max_bytes,
-        prune=prune,
-        reindex=reindex,
-        sparse=sparse,
-    )
     settings = Settings()
     collection = collection or settings.collection
     encoder = build_embedder(options)
@@ -178,6 +90,41 @@ def ingest(
     else:
         console.print_report(report, collection, vector_store.location)
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+@with_ingest_options
+def serve(
+    paths: Annotated[
+        list[str], typer.Argument(help="Files and folders to keep the collection in sync with.")
+    ],
+    options: IngestOptions,
+    cron: Annotated[
+        str | None, typer.Option(help="Run on this cron schedule, e.g. '*/15 * * * *' (local time).")
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="Run every this many seconds.")] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name [default: the collection's].")] = None,
+    batch_documents: Annotated[
+        int, typer.Option(min=1, help="Documents per task of the flow.")
+    ] = DEFAULT_BATCH_DOCUMENTS,
+    store: StoreOption = None,
+    collection: CollectionOption = None,
+) -> None:
+    """Keep a collection in sync with PATHS: run the ingest flow on a schedule until interrupted.
+
+    Each run indexes new and changed documents (add --prune to delete those removed). Needs a
+    Prefect server: PREFECT_API_URL, or one on 127.0.0.1:4200 (`make prefect-server`).
+    """
+    from flows.serving import serve_ingest, serve_parameters, use_local_prefect_home
+
+    use_local_prefect_home()
+    missing = [path for path in paths if not os.path.exists(path)]
+    if missing:
+        raise ConfigurationError(f"{', '.join(missing)} does not exist")
+    settings = Settings()
+    collection = collection or settings.collection
+    parameters = serve_parameters(paths, store or settings.store, collection, options, batch_documents)
+    serve_ingest(name or collection, parameters, cron=cron, interval=interval)
 
 
 @app.command()
@@ -311,24 +258,24 @@ def evaluate(
         str, typer.Argument(help="Evaluation set folder: corpus/ + queries.jsonl + qrels.jsonl, or BEIR.")
     ],
     chunking: Annotated[str, typer.Option(help="Comma-separated: fixed, late.")] = "fixed,late",
-    chunker: Annotated[str, typer.Option(help="Comma-separated: token, sentence.")] = _DEFAULTS.chunker,
+    chunker: Annotated[str, typer.Option(help="Comma-separated: token, sentence.")] = DEFAULTS.chunker,
     chunk_size: Annotated[str, typer.Option(help="Comma-separated tokens per chunk.")] = str(
-        _DEFAULTS.chunk_size
+        DEFAULTS.chunk_size
     ),
     chunk_overlap: Annotated[str, typer.Option(help="Comma-separated overlaps (token chunker).")] = str(
-        _DEFAULTS.chunk_overlap
+        DEFAULTS.chunk_overlap
     ),
     max_sentences: MaxSentencesOption = None,
-    sentence_overlap: SentenceOverlapOption = _DEFAULTS.sentence_overlap,
+    sentence_overlap: SentenceOverlapOption = DEFAULTS.sentence_overlap,
     late_window: Annotated[
         str, typer.Option(help="Comma-separated late windows [default: the model's].")
     ] = "",
     late_overlap: Annotated[str, typer.Option(help="Comma-separated late window overlaps.")] = str(
-        _DEFAULTS.late_overlap
+        DEFAULTS.late_overlap
     ),
-    tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = _DEFAULTS.tokenizer,
-    boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = _DEFAULTS.boundaries,
-    model: ModelOption = _DEFAULTS.model,
+    tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = DEFAULTS.tokenizer,
+    boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = DEFAULTS.boundaries,
+    model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     mode: Annotated[
@@ -356,7 +303,7 @@ def evaluate(
     from flows.evaluate import Evaluation, check_modes, configuration_grid
     from pipeline.evaluation.dataset import load_dataset
 
-    base = _validated(
+    base = validated_options(
         tokenizer=tokenizer,
         boundaries=boundaries,
         model=model,
@@ -408,18 +355,6 @@ def _values(text: str, kind: type, option: str) -> list[Any]:
         return [kind(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError as error:
         raise ConfigurationError(f"{option}: {text!r} is not a comma-separated list of numbers") from error
-
-
-def _validated(**values: Any) -> IngestOptions:
-    from pydantic import ValidationError
-
-    try:
-        return IngestOptions(**values)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in error.errors()
-        )
-        raise ConfigurationError(problems) from error
 
 
 def _print_json(value: Any) -> None:

@@ -13,6 +13,7 @@ from connectors.offline import DEFAULT_MODEL
 
 DEFAULT_STORE = ".chunkwise/qdrant"
 DEFAULT_COLLECTION = "chunkwise"
+DEFAULT_BATCH_DOCUMENTS = 32  # documents per task of the ingest flow
 
 
 class Settings(BaseSettings):

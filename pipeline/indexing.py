@@ -1,10 +1,13 @@
-"""``index_documents``: read, parse, chunk, embed and write every document of a source."""
+"""``index_documents``: read, parse, chunk, embed and write every document of a source.
+
+``index_items`` and ``settle_unlisted`` are its two halves, for runs split into batches.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -99,6 +102,11 @@ def index_documents(
                                  chunker, encoder, QdrantEdgeStore(".chunkwise/qdrant"), "docs",
                                  sparse_encoder=Bm25Encoder())
     """
+    if prune and not isinstance(source, ScopedSource):
+        raise ConfigurationError(
+            f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
+        )
+    started = time.perf_counter()
     run = _Run(
         parser,
         chunker,
@@ -108,15 +116,129 @@ def index_documents(
         sparse_encoder=sparse_encoder,
         batch_chunks=batch_chunks,
         skip_unchanged=skip_unchanged and not reindex,
-        prune=prune,
         reindex=reindex,
         progress=progress,
     )
-    return run.execute(source)
+    fingerprint = run.open_collection()
+    stored = store.stored_documents(collection)
+    items = list(source.items())
+    run.index(source, items, stored)
+    listed = {document_id(item.uri) for item in items}
+    unlisted = [document for key, document in stored.items() if key not in listed]
+    deleted, outdated = settle_unlisted(
+        store,
+        collection,
+        unlisted,
+        fingerprint.digest,
+        prune=cast(ScopedSource, source) if prune else None,
+        on_delete=lambda document: run.tell(document.source, "deleted"),
+    )
+    run.report.deleted, run.report.outdated = deleted, outdated
+    run.report.seconds = time.perf_counter() - started
+    return run.report
+
+
+def index_items(
+    source: Source,
+    items: Sequence[SourceItem],
+    parser: Parser,
+    chunker: Chunker,
+    encoder: Encoder | ChunkEmbedder,
+    store: VectorStore,
+    collection: str,
+    *,
+    sparse_encoder: SparseEncoder | None = None,
+    batch_chunks: int = 512,
+    skip_unchanged: bool = True,
+    reindex: bool = False,
+    progress: ProgressCallback | None = None,
+) -> RunReport:
+    """Index just ``items`` of ``source``, as :func:`index_documents` would: one batch of a larger run.
+
+    Stored documents that ``items`` do not name are left alone (neither pruned nor counted as
+    outdated): :func:`settle_unlisted` does that once the whole listing is known.
+
+    Example::
+
+        source = FileSystemSource(["docs/"])
+        items = list(source.items())
+        for start in range(0, len(items), 50):
+            report = index_items(source, items[start:start + 50], parser, chunker, encoder, store, "docs")
+    """
+    started = time.perf_counter()
+    run = _Run(
+        parser,
+        chunker,
+        encoder,
+        store,
+        collection,
+        sparse_encoder=sparse_encoder,
+        batch_chunks=batch_chunks,
+        skip_unchanged=skip_unchanged and not reindex,
+        reindex=reindex,
+        progress=progress,
+    )
+    run.open_collection()
+    stored = store.stored_documents(collection, document_ids=[document_id(item.uri) for item in items])
+    run.index(source, items, stored)
+    run.report.seconds = time.perf_counter() - started
+    return run.report
+
+
+def open_collection(
+    store: VectorStore, collection: str, fingerprint: Fingerprint, *, reindex: bool = False
+) -> None:
+    """Create the collection, or check it was built by the pipeline of ``fingerprint``.
+
+    With ``reindex``, a collection chunked another way (same model and dimension) is re-stamped
+    with ``fingerprint``, so that its documents are rebuilt; otherwise it is refused with
+    :class:`~pipeline.errors.FingerprintMismatchError`.
+
+    Example::
+
+        open_collection(store, "docs", pipeline_fingerprint(encoder, chunker), reindex=True)
+    """
+    if reindex:
+        stored = store.fingerprint(collection)
+        if stored is not None and stored.digest != fingerprint.digest:
+            fingerprint.check_compatible(stored, allow_chunking_change=True)
+            store.set_fingerprint(collection, fingerprint)
+            logger.info("reindexing %s with %s", collection, fingerprint.chunking)
+    store.ensure_collection(collection, fingerprint)
+
+
+def settle_unlisted(
+    store: VectorStore,
+    collection: str,
+    unlisted: Iterable[StoredDocument],
+    fingerprint_digest: str,
+    *,
+    prune: ScopedSource | None = None,
+    on_delete: Callable[[StoredDocument], None] | None = None,
+) -> tuple[int, int]:
+    """Deal with stored documents a run's sources did not list: ``(deleted, outdated)``.
+
+    With ``prune``, those the source covers are deleted. Of the rest, those not stored whole by
+    the pipeline of ``fingerprint_digest`` are counted as outdated.
+
+    Example::
+
+        deleted, outdated = settle_unlisted(store, "docs", unlisted, fingerprint.digest, prune=source)
+    """
+    deleted = outdated = 0
+    for document in unlisted:
+        if prune is not None and prune.covers(document.source):
+            store.delete_document(collection, document.document_id)
+            deleted += 1
+            if on_delete is not None:
+                on_delete(document)
+        elif not document.is_whole_from(fingerprint_digest):
+            outdated += 1
+    return deleted, outdated
 
 
 class _Run:
-    """The state of one ``index_documents`` call."""
+    """Indexes documents into one collection, keeping the report."""
 
     def __init__(
         self,
@@ -129,7 +251,6 @@ class _Run:
         sparse_encoder: SparseEncoder | None,
         batch_chunks: int,
         skip_unchanged: bool,
-        prune: bool,
         reindex: bool,
         progress: ProgressCallback | None,
     ) -> None:
@@ -138,63 +259,31 @@ class _Run:
         self.sparse_encoder = sparse_encoder
         self.collection = collection
         self.batch_chunks = max(1, batch_chunks)
-        self.skip_unchanged, self.prune, self.reindex = skip_unchanged, prune, reindex
+        self.skip_unchanged, self.reindex = skip_unchanged, reindex
         self.progress = progress
         self.report = RunReport()
         self.pending: list[_Parsed] = []
         self.total = 0
-
-    def execute(self, source: Source) -> RunReport:
-        started = time.perf_counter()
-        if self.prune and not isinstance(source, ScopedSource):
-            raise ConfigurationError(
-                f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
-            )
         self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker, self.sparse_encoder)
-        self._open_collection()
-        stored = self.store.stored_documents(self.collection)
-        items = list(source.items())
+
+    def open_collection(self) -> Fingerprint:
+        open_collection(self.store, self.collection, self.fingerprint, reindex=self.reindex)
+        return self.fingerprint
+
+    def index(
+        self, source: Source, items: Sequence[SourceItem], stored: Mapping[str, StoredDocument]
+    ) -> None:
+        """Read, parse, chunk, embed and write each of ``items``."""
         self.total = len(items)
-        self._tell("", "started")
-        listed: set[str] = set()
+        self.tell("", "started")
         for item in items:
             self.report.seen += 1
-            key = document_id(item.uri)
-            listed.add(key)
-            parsed = self._prepare(source, item, stored.get(key))
+            parsed = self._prepare(source, item, stored.get(document_id(item.uri)))
             if parsed is not None:
                 self.pending.append(parsed)
                 if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
                     self._flush()
         self._flush()
-        unlisted = [document for key, document in stored.items() if key not in listed]
-        if self.prune:
-            unlisted = self._prune(cast(ScopedSource, source), unlisted)
-        self.report.outdated = sum(not d.is_whole_from(self.fingerprint.digest) for d in unlisted)
-        self.report.seconds = time.perf_counter() - started
-        return self.report
-
-    def _open_collection(self) -> None:
-        """Create the collection, or check it was built the same way (re-stamp it to reindex)."""
-        if self.reindex:
-            stored = self.store.fingerprint(self.collection)
-            if stored is not None and stored.digest != self.fingerprint.digest:
-                self.fingerprint.check_compatible(stored, allow_chunking_change=True)
-                self.store.set_fingerprint(self.collection, self.fingerprint)
-                logger.info("reindexing %s with %s", self.collection, self.fingerprint.chunking)
-        self.store.ensure_collection(self.collection, self.fingerprint)
-
-    def _prune(self, source: ScopedSource, unlisted: list[StoredDocument]) -> list[StoredDocument]:
-        """Delete the stored documents ``source`` covers; return the others."""
-        kept = []
-        for document in unlisted:
-            if source.covers(document.source):
-                self.store.delete_document(self.collection, document.document_id)
-                self.report.deleted += 1
-                self._tell(document.source, "deleted")
-            else:
-                kept.append(document)
-        return kept
 
     def _prepare(self, source: Source, item: SourceItem, stored: StoredDocument | None) -> _Parsed | None:
         """Read, parse and chunk one document; ``None`` when it failed or is unchanged."""
@@ -204,7 +293,7 @@ class _Run:
             digest = content_hash(data, self.parser.settings)
             if self.skip_unchanged and stored and stored.is_current(digest, self.fingerprint.digest):
                 self.report.unchanged += 1
-                self._tell(item.uri, "unchanged")
+                self.tell(item.uri, "unchanged")
                 return None
             stage = "parse"
             document = self.parser.parse(item, data)
@@ -215,7 +304,7 @@ class _Run:
             chunks = self.chunker.chunk(document)
             stage = "sparse"
             sparse = self.sparse_encoder and self.sparse_encoder.encode_documents([c.text for c in chunks])
-            self._tell(item.uri, "parsed")
+            self.tell(item.uri, "parsed")
         except StoreError:
             raise  # the store failing is not this document's fault: stop the run
         except Exception as error:  # noqa: BLE001 - any failure of one document is reported
@@ -261,14 +350,14 @@ class _Run:
         self.report.indexed += 1
         self.report.chunks += len(points)
         self.report.tokens += sum(chunk.token_count for chunk in parsed.chunks)
-        self._tell(document.source, "indexed")
+        self.tell(document.source, "indexed")
 
     def _fail(self, source: str, stage: str, error: BaseException) -> None:
         logger.info("%s failed at %s: %s", source, stage, error)
         self.report.fail(source, stage, error)
-        self._tell(source, "failed")
+        self.tell(source, "failed")
 
-    def _tell(self, source: str, status: str) -> None:
+    def tell(self, source: str, status: str) -> None:
         if self.progress is not None:
             done = self.report.indexed + self.report.unchanged + self.report.failed
             self.progress(

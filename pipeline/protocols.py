@@ -5,7 +5,7 @@ A component satisfies a protocol by shape alone; nothing needs to inherit from t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -126,8 +126,11 @@ class VectorStore(Protocol):
 
     def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None: ...
 
-    def stored_documents(self, collection: str) -> dict[str, StoredDocument]:
-        """Every document in the collection, with its points counted per version."""
+    def stored_documents(
+        self, collection: str, *, document_ids: Collection[str] | None = None
+    ) -> dict[str, StoredDocument]:
+        """Every document in the collection (or just those of ``document_ids``), with its points
+        counted per version."""
         ...
 
     def write_points(self, collection: str, points: Sequence[Point]) -> None:

@@ -54,6 +54,17 @@ class RunReport:
         """0 when every document was indexed or unchanged, 2 when some failed."""
         return 2 if self.errors else 0
 
+    def add(self, other: RunReport) -> None:
+        """Count ``other`` (a batch of the same run) in this report; ``seconds`` is left alone."""
+        self.seen += other.seen
+        self.indexed += other.indexed
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        self.outdated += other.outdated
+        self.chunks += other.chunks
+        self.tokens += other.tokens
+        self.errors.extend(other.errors)
+
     def fail(self, source: str, stage: str, error: BaseException | str) -> None:
         message = error if isinstance(error, str) else _describe(error)
         self.errors.append(DocumentFailure(source=source, stage=stage, error=message))

@@ -284,6 +284,17 @@ def test_stored_documents_count_each_documents_points_by_version(filled) -> None
     assert not stored[a.id].is_current(a.document.content_hash, "another pipeline")
 
 
+def test_stored_documents_of_some_ids_only(filled) -> None:
+    store, a, b, c = filled
+    store.scroll_page = 2  # a's and c's points span pages
+
+    stored = store.stored_documents(COLLECTION, document_ids=[a.id, c.id, document_id("/docs/absent.md")])
+
+    assert set(stored) == {a.id, c.id}
+    assert stored == {key: entry for key, entry in store.stored_documents(COLLECTION).items() if key != b.id}
+    assert store.stored_documents(COLLECTION, document_ids=[]) == {}
+
+
 def test_stored_documents_follow_replacement_and_deletion(filled) -> None:
     store, a, b, _c = filled
     new_a = make_doc("/docs/a.md", chunks=1, seed=13, version="v2")

@@ -13,7 +13,8 @@ from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.unstructured_parser import UnstructuredParser
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from pipeline.errors import FingerprintMismatchError, StoreUnavailableError
-from pipeline.indexing import index_documents
+from pipeline.ids import document_id
+from pipeline.indexing import index_documents, index_items, settle_unlisted
 from pipeline.source import SourceItem
 
 SMALL_SAMPLES = ["git-bisect.txt", "python-sorting-howto.docx"]
@@ -210,3 +211,64 @@ def test_a_collection_built_without_sparse_terms_needs_a_reindex_for_them(corpus
 def _term(bm25: Bm25Encoder, word: str) -> int | None:
     indices = bm25.encode_query(word).indices
     return indices[0] if len(indices) == 1 else None
+
+
+def test_batches_of_index_items_build_what_one_index_documents_run_builds(tmp_path, corpus, chunker, encoder):
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\nnot a pdf body\n")
+    with QdrantEdgeStore(tmp_path / "whole") as whole:
+        expected = ingest(corpus, chunker, encoder, whole)
+        expected_points = {p.id: p.payload for p in whole.points("docs", with_vectors=False)}
+    source = FileSystemSource([corpus])
+    items = list(source.items())
+    with QdrantEdgeStore(tmp_path / "batches") as store:
+        reports = [
+            index_items(
+                source, items[start : start + 2], UnstructuredParser(), chunker, encoder, store, "docs"
+            )
+            for start in range(0, len(items), 2)
+        ]
+        points = {p.id: p.payload for p in store.points("docs", with_vectors=False)}
+        again = index_items(source, items[1:2], UnstructuredParser(), chunker, encoder, store, "docs")
+
+    assert [r.seen for r in reports] == [2, 1]
+    assert sum(r.indexed for r in reports) == expected.indexed == 2
+    assert [f.source for r in reports for f in r.errors] == [f.source for f in expected.errors]
+    assert points == expected_points
+    assert items[0].name == "broken.pdf"
+    assert (again.seen, again.unchanged, again.indexed) == (1, 1, 0)
+
+
+def test_settle_unlisted_prunes_what_the_source_covers_and_counts_the_rest(
+    tmp_path, corpus, chunker, encoder
+):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(corpus / SMALL_SAMPLES[0], other / "kept.txt")
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        ingest(corpus, chunker, encoder, store)
+        index_documents(FileSystemSource([other]), UnstructuredParser(), chunker, encoder, store, "docs")
+        fingerprint = store.fingerprint("docs")
+        stored = store.stored_documents("docs")
+        (corpus / SMALL_SAMPLES[0]).unlink()
+        source = FileSystemSource([corpus])
+        listed = {document_id(item.uri) for item in source.items()}
+        unlisted = [entry for key, entry in stored.items() if key not in listed]
+        deleted_sources: list[str] = []
+
+        counted = settle_unlisted(store, "docs", unlisted, fingerprint.digest)
+        settled = settle_unlisted(
+            store,
+            "docs",
+            unlisted,
+            fingerprint.digest,
+            prune=source,
+            on_delete=lambda entry: deleted_sources.append(entry.source),
+        )
+        remaining = {entry.source for entry in store.stored_documents("docs").values()}
+        outdated = settle_unlisted(store, "docs", unlisted[:1], "another pipeline")
+
+    assert counted == (0, 0)  # both unlisted documents are whole from this pipeline
+    assert settled == (1, 0)
+    assert deleted_sources == [str(corpus / SMALL_SAMPLES[0])]
+    assert remaining == {str(other / "kept.txt"), str(corpus / SMALL_SAMPLES[1])}
+    assert outdated == (0, 1)

@@ -1,0 +1,143 @@
+"""Options shared by several ``chunkwise`` commands, and the ingest options as one decorator."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions
+from pipeline.errors import ConfigurationError
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Folder of an embedded store, a Qdrant URL, or local:FOLDER for qdrant-client's local mode. "
+        f"[env CHUNKWISE_STORE; default {DEFAULT_STORE}]",
+    ),
+]
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection", help=f"Collection name. [env CHUNKWISE_COLLECTION; default {DEFAULT_COLLECTION}]"
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+ModelOption = Annotated[str, typer.Option(help="sentence-transformers model name or folder.")]
+MaxSentencesOption = Annotated[
+    int | None, typer.Option(help="sentence chunker: at most this many sentences per chunk.")
+]
+SentenceOverlapOption = Annotated[
+    int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code", help="Let a model that ships its own code (jina, nomic, ...) run it."
+    ),
+]
+DEFAULTS = IngestOptions()
+
+
+def _ingest_option_parameters(
+    chunking: Annotated[
+        str,
+        typer.Option(
+            help="late: pool chunks from whole-document token vectors; fixed: embed each chunk alone."
+        ),
+    ] = DEFAULTS.chunking,
+    chunker: Annotated[
+        str, typer.Option(help="token: windows of tokens; sentence: whole sentences up to the chunk size.")
+    ] = DEFAULTS.chunker,
+    chunk_size: Annotated[int, typer.Option(help="Tokens per chunk at most.")] = DEFAULTS.chunk_size,
+    chunk_overlap: Annotated[
+        int, typer.Option(help="token chunker: tokens shared by consecutive chunks.")
+    ] = DEFAULTS.chunk_overlap,
+    max_sentences: MaxSentencesOption = None,
+    sentence_overlap: SentenceOverlapOption = DEFAULTS.sentence_overlap,
+    tokenizer: Annotated[
+        str, typer.Option(help="Counts chunk sizes: tiktoken (cl100k_base), tiktoken:<encoding>, or model.")
+    ] = DEFAULTS.tokenizer,
+    boundaries: Annotated[
+        str, typer.Option(help="Cut between words, prefer element ends, or never cross sections.")
+    ] = DEFAULTS.boundaries,
+    model: ModelOption = DEFAULTS.model,
+    trust_remote_code: TrustOption = False,
+    late_window: Annotated[
+        int | None,
+        typer.Option(
+            help="late: tokens per model pass, specials included [default: the model's, 256 MiniLM]."
+        ),
+    ] = None,
+    late_overlap: Annotated[
+        int, typer.Option(help="late: context tokens shared by consecutive windows.")
+    ] = DEFAULTS.late_overlap,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Glob of files to leave out (repeatable).")
+    ] = None,
+    max_bytes: Annotated[
+        int, typer.Option(help="Files larger than this fail with an error.")
+    ] = DEFAULTS.max_bytes,
+    prune: Annotated[
+        bool,
+        typer.Option(help="Delete stored documents under the given paths that are no longer there."),
+    ] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option(help="Rebuild every document, also to change the collection's chunking options."),
+    ] = False,
+    sparse: Annotated[
+        bool,
+        typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
+    ] = DEFAULTS.sparse,
+) -> None:
+    """Only its signature is used: the ingest options as command-line options."""
+
+
+INGEST_PARAMETERS = list(inspect.signature(_ingest_option_parameters, eval_str=True).parameters.values())
+
+
+def with_ingest_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` every ingest option (``--chunking``, ``--chunk-size``, ...); it receives them
+    validated, as one :class:`IngestOptions` in its ``options`` parameter.
+
+    Example::
+
+        @app.command()
+        @with_ingest_options
+        def ingest(paths: list[str], options: IngestOptions) -> None: ...
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [parameter for name, parameter in signature.parameters.items() if name != "options"]
+    names = [parameter.name for parameter in INGEST_PARAMETERS]
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> Any:
+        chosen = {name: values.pop(name) for name in names}
+        chosen["include"] = tuple(chosen["include"]) if chosen["include"] else DEFAULTS.include
+        chosen["exclude"] = tuple(chosen["exclude"] or ())
+        return command(**values, options=validated_options(**chosen))
+
+    parameters = own + INGEST_PARAMETERS
+    with_options.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options
+
+
+def validated_options(**values: Any) -> IngestOptions:
+    """``IngestOptions(**values)``, its validation errors as one :class:`ConfigurationError`."""
+    try:
+        return IngestOptions(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigurationError(problems) from error

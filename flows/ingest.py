@@ -1,0 +1,270 @@
+"""``ingest_flow``: ``chunkwise ingest`` as a Prefect flow of observable, retried, cached tasks.
+
+discover (list, hash, plan batches) -> index_batch per batch (mapped, bounded by the task
+runner, retried on store failures, cached on the batch's content hashes and pipeline) ->
+settle (prune, count outdated documents, build the index) -> a Markdown artifact of the report.
+Tasks pass paths, options, batches of ids and reports; each builds its own model and client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import TaskRunContext
+from prefect.futures import PrefectFuture, wait
+from prefect.states import State
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from flows.artifacts import artifact_key, report_markdown
+from flows.components import build_source
+from flows.environment import quiet_libraries
+from flows.resources import absolute_location, pipeline_parts, shared_store
+from flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
+from pipeline.batching import Batch, plan_batches
+from pipeline.errors import ChunkwiseError, FingerprintMismatchError, StoreError, StoreInUseError
+from pipeline.ids import document_id
+from pipeline.indexing import index_items, open_collection, settle_unlisted
+from pipeline.report import RunReport
+
+quiet_libraries()  # flow runs start in processes of their own (served, deployed): no progress bars
+
+WRITE_TAG = "chunkwise-store-write"
+"""Tag of the tasks that write to a store: ``prefect concurrency-limit create chunkwise-store-write 4``
+caps how many run at once across every worker."""
+
+DEFAULT_WORKERS = 2
+STORE_RETRIES = 3
+
+
+class DocumentsFailedError(ChunkwiseError):
+    """Some documents could not be indexed (the others were); ``report`` says which and why."""
+
+    def __init__(self, report: RunReport) -> None:
+        listed = "; ".join(f"{f.source} ({f.stage}): {f.error}" for f in report.errors[:3])
+        more = f"; and {report.failed - 3} more" if report.failed > 3 else ""
+        super().__init__(f"{report.failed} of {report.seen} documents failed: {listed}{more}")
+        self.report = report
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlan:
+    """What ``discover`` found: the batches to index and the pipeline's fingerprint digest."""
+
+    fingerprint: str
+    batches: list[Batch]
+
+
+def _store_failed(task: Any, task_run: Any, state: State) -> bool:
+    """Retry when the store failed, not when it refused the run (another pipeline, another process)."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, StoreError) and not isinstance(
+        error, (FingerprintMismatchError, StoreInUseError)
+    )
+
+
+_store_retries: dict[str, Any] = {
+    "retries": STORE_RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": _store_failed,
+}
+
+
+@task(name="discover", **_store_retries)
+def discover(
+    paths: list[str], location: str, collection: str, options: IngestOptions, batch_documents: int
+) -> IngestPlan:
+    """Open (or create) the collection, list the documents and cut them into batches."""
+    parts = pipeline_parts(options)
+    fingerprint = parts.fingerprint
+    source = build_source(paths, options)
+    with shared_store(location) as store:
+        open_collection(store, collection, fingerprint, reindex=options.reindex)
+        items = list(source.items())
+        stored = store.stored_documents(collection)
+    batches = plan_batches(
+        items, source.read, parts.parser.settings, stored, fingerprint.digest, batch_documents
+    )
+    current = sum(batch.current for batch in batches)
+    get_run_logger().info(
+        "%d documents in %d batches (%d already indexed whole)", len(items), len(batches), current
+    )
+    return IngestPlan(fingerprint=fingerprint.digest, batches=batches)
+
+
+def _batch_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    """The batch's documents, their bytes and the pipeline, in this store and collection."""
+    batch: Batch = parameters["batch"]
+    return batch.cache_key(f"{parameters['location']}\0{parameters['collection']}")
+
+
+@task(
+    name="index-batch",
+    task_run_name="index-batch-{batch.label}",
+    tags=[WRITE_TAG],
+    cache_key_fn=_batch_cache_key,
+    persist_result=True,
+    **_store_retries,
+)
+def index_batch(
+    batch: Batch, paths: list[str], location: str, collection: str, options: IngestOptions
+) -> RunReport:
+    """Read, parse, chunk, embed and write one batch; unchanged documents are skipped."""
+    parts = pipeline_parts(options)
+    with shared_store(location) as store:
+        report = index_items(
+            build_source(paths, options),
+            batch.items,
+            parts.parser,
+            parts.chunker,
+            parts.embedder,
+            store,
+            collection,
+            sparse_encoder=parts.sparse_encoder,
+            batch_chunks=options.batch_chunks,
+            skip_unchanged=options.skip_unchanged,
+            reindex=options.reindex,
+        )
+    get_run_logger().info(
+        "batch %s: %d indexed, %d unchanged, %d failed, %d chunks in %.1f s",
+        batch.label,
+        report.indexed,
+        report.unchanged,
+        report.failed,
+        report.chunks,
+        report.seconds,
+    )
+    return report
+
+
+@task(name="settle", **_store_retries)
+def settle(
+    paths: list[str], location: str, collection: str, options: IngestOptions, fingerprint: str, wrote: bool
+) -> RunReport:
+    """Prune what vanished from the sources, count outdated documents, and build the store's index."""
+    source = build_source(paths, options)
+    listed = {document_id(item.uri) for item in source.items()}  # a fresh listing: what exists now
+    report = RunReport()
+    with shared_store(location) as store:
+        unlisted = [entry for key, entry in store.stored_documents(collection).items() if key not in listed]
+        report.deleted, report.outdated = settle_unlisted(
+            store, collection, unlisted, fingerprint, prune=source if options.prune else None
+        )
+        if (wrote or report.deleted) and isinstance(store, QdrantEdgeStore):
+            store.optimize(collection)
+    return report
+
+
+@flow(
+    name="chunkwise-ingest",
+    task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_WORKERS),
+    validate_parameters=True,
+)
+def ingest_flow(
+    paths: list[str],
+    store: str | None = None,
+    collection: str | None = None,
+    options: IngestOptions | None = None,
+    batch_documents: int = DEFAULT_BATCH_DOCUMENTS,
+    fail_on_errors: bool = False,
+) -> RunReport:
+    """Index the documents under ``paths`` into ``collection``, as ``chunkwise ingest`` does.
+
+    ``store`` and ``collection`` default to ``CHUNKWISE_STORE`` / ``CHUNKWISE_COLLECTION``;
+    ``options`` are the ingest options (an :class:`IngestOptions` or a dict of them). Returns the
+    run report, also left as a Markdown artifact keyed ``chunkwise-ingest-<collection>``.
+    Documents that failed are in the report and the run completes, or fails with
+    :class:`DocumentsFailedError` with ``fail_on_errors`` (to be alerted). A store failure (after
+    retries) fails the run; what was written stays.
+
+    Example::
+
+        report = ingest_flow(["docs/"], collection="docs", options={"chunk_size": 128})
+        ingest_flow.serve(name="docs", interval=3600, parameters={"paths": ["/srv/docs"]})
+    """
+    started = time.perf_counter()
+    settings = Settings()
+    location = absolute_location(store or settings.store)
+    collection = collection or settings.collection
+    options = options or IngestOptions()
+    paths = [os.path.abspath(path) for path in paths]
+    logger = get_run_logger()
+    report = RunReport()
+    with shared_store(location):  # held for the run, so that tasks in this process share one store
+        plan = discover(paths, location, collection, options, batch_documents)
+        submitted = _index(plan.batches, paths, location, collection, options)
+        wait([future for _, future in submitted])
+        failures = _count(submitted, report)
+        if not failures:
+            report.add(settle(paths, location, collection, options, plan.fingerprint, report.indexed > 0))
+    report.seconds = time.perf_counter() - started
+    create_markdown_artifact(
+        key=artifact_key(collection),
+        markdown=report_markdown(report, collection, location),
+        description=f"chunkwise ingest into {collection}",
+    )
+    if failures:
+        raise failures[0]
+    if fail_on_errors and report.failed:
+        raise DocumentsFailedError(report)
+    logger.info(
+        "%d documents: %d indexed, %d unchanged, %d failed, %d deleted in %.1f s",
+        report.seen,
+        report.indexed,
+        report.unchanged,
+        report.failed,
+        report.deleted,
+        report.seconds,
+    )
+    return report
+
+
+def _index(
+    batches: Sequence[Batch], paths: list[str], location: str, collection: str, options: IngestOptions
+) -> list[tuple[Batch, PrefectFuture[RunReport]]]:
+    """Submit every batch: those the store holds current may come from the cache, the others run."""
+    current = [batch for batch in batches if batch.current and not options.reindex]
+    pending = [batch for batch in batches if batch not in current]
+    constants = {
+        "paths": unmapped(paths),
+        "location": unmapped(location),
+        "collection": unmapped(collection),
+        "options": unmapped(options),
+    }
+    submitted: list[tuple[Batch, PrefectFuture[RunReport]]] = []
+    if current:
+        submitted += zip(current, index_batch.map(current, **constants), strict=True)
+    if pending:
+        refreshing = index_batch.with_options(refresh_cache=True)
+        submitted += zip(pending, refreshing.map(pending, **constants), strict=True)
+    return submitted
+
+
+def _count(
+    submitted: Sequence[tuple[Batch, PrefectFuture[RunReport]]], report: RunReport
+) -> list[BaseException]:
+    """Add each batch's report to ``report``; return the errors of batches that failed."""
+    failures: list[BaseException] = []
+    for batch, future in submitted:
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            failures.append(_exception(state))
+            continue
+        batch_report: RunReport = future.result()
+        if state.name == "Cached":  # done by an earlier run: nothing was read or written now
+            batch_report = RunReport(seen=len(batch.documents), unchanged=len(batch.documents))
+        report.add(batch_report)
+    return failures
+
+
+def _exception(state: State) -> BaseException:
+    error = state.result(raise_on_failure=False)
+    return error if isinstance(error, BaseException) else RuntimeError(f"a batch ended {state.name}")

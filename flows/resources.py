@@ -1,0 +1,97 @@
+"""What flow tasks open for themselves: the store (once per process) and the pipeline (once per thread).
+
+Tasks receive paths, options and ids, never models or clients; they get those from here. An
+embedded store takes a lock per process, so the tasks of one process share its one open store;
+tokenizers are not safe to share between threads, so each worker thread builds its own pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from connectors.bm25_encoder import Bm25Encoder
+from connectors.late_encoder import LateChunkingEncoder
+from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from connectors.stores import LOCAL_PREFIX, Store
+from connectors.unstructured_parser import UnstructuredParser
+from flows.components import build_chunker, build_embedder, build_parser, build_sparse_encoder, build_store
+from flows.settings import IngestOptions
+from pipeline.chunking.sentence_chunker import SentenceChunker
+from pipeline.chunking.token_chunker import TokenChunker
+from pipeline.fingerprint import Fingerprint
+from pipeline.indexing import pipeline_fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineParts:
+    """The parser, chunker and encoders built from one set of ingest options."""
+
+    parser: UnstructuredParser
+    chunker: TokenChunker | SentenceChunker
+    embedder: SentenceTransformerEncoder | LateChunkingEncoder
+    sparse_encoder: Bm25Encoder | None
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return pipeline_fingerprint(self.embedder, self.chunker, self.sparse_encoder)
+
+
+_thread = threading.local()
+
+
+def pipeline_parts(options: IngestOptions) -> PipelineParts:
+    """This thread's pipeline for ``options``, built (and its model loaded) on first use."""
+    built: dict[IngestOptions, PipelineParts] = _thread.__dict__.setdefault("parts", {})
+    parts = built.get(options)
+    if parts is None:
+        embedder = build_embedder(options)
+        parts = built[options] = PipelineParts(
+            parser=build_parser(options),
+            chunker=build_chunker(options, embedder),
+            embedder=embedder,
+            sparse_encoder=build_sparse_encoder(options),
+        )
+    return parts
+
+
+_stores: dict[str, tuple[Store, int]] = {}
+_stores_lock = threading.Lock()
+
+
+@contextmanager
+def shared_store(location: str) -> Iterator[Store]:
+    """The store at ``location``, opened once in this process and closed when its last user leaves.
+
+    Example::
+
+        with shared_store("/srv/chunkwise/qdrant") as store:   # a flow holds it for its tasks
+            ...
+    """
+    with _stores_lock:
+        store, users = _stores.get(location) or (None, 0)
+        if store is None:
+            store = build_store(location)
+        _stores[location] = (store, users + 1)
+    try:
+        yield store
+    finally:
+        with _stores_lock:
+            store, users = _stores[location]
+            if users == 1:
+                del _stores[location]
+                store.close()
+            else:
+                _stores[location] = (store, users - 1)
+
+
+def absolute_location(location: str) -> str:
+    """``location`` with a folder made absolute, so tasks in other working directories agree on it."""
+    if location.startswith(("http://", "https://")) or location == ":memory:":
+        return location
+    if location.startswith(LOCAL_PREFIX):
+        return LOCAL_PREFIX + os.path.abspath(location[len(LOCAL_PREFIX) :])
+    return os.path.abspath(location)

@@ -1,0 +1,268 @@
+"""ingest_flow under Prefect's test harness: real tasks, MiniLM, unstructured and Qdrant Edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import TaskRunSort
+from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+from prefect.states import State
+from prefect.testing.utilities import prefect_test_harness
+
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from flows.ingest import DocumentsFailedError, ingest_flow
+from flows.settings import IngestOptions
+from pipeline.errors import FingerprintMismatchError, StoreError
+from pipeline.report import RunReport
+
+SAMPLES = ["git-bisect.txt", "nodejs-path.md", "debian-faq-pkgtools.html"]
+OPTIONS = {"chunk_size": 96, "chunk_overlap": 16}
+CLI = [str(Path(sys.executable).with_name("chunkwise"))]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness(tmp_path_factory: pytest.TempPathFactory):
+    """A temporary Prefect server for the module, with results (the task cache) in a temporary folder."""
+    storage = tmp_path_factory.mktemp("prefect-results")
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}),
+    ):
+        yield storage
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, sample_data: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in SAMPLES:
+        shutil.copy(sample_data / name, folder / name)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not a pdf body\n")
+    return folder
+
+
+def run_flow(corpus: Path, store: Path, **parameters) -> tuple[State, RunReport]:
+    parameters.setdefault("options", OPTIONS)
+    parameters.setdefault("batch_documents", 2)
+    state = ingest_flow([str(corpus)], store=str(store), collection="docs", return_state=True, **parameters)
+    report = state.result(raise_on_failure=False)
+    return state, report
+
+
+def task_runs(state: State) -> dict[str, object]:
+    """The flow run's task runs by name."""
+    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(state.state_details.flow_run_id))]))
+    with get_client(sync_client=True) as client:
+        return {
+            run.name: run
+            for run in client.read_task_runs(
+                flow_run_filter=flow_run, limit=200, sort=TaskRunSort.EXPECTED_START_TIME_ASC
+            )
+        }
+
+
+def batch_states(state: State) -> dict[str, str]:
+    return {name: run.state.name for name, run in task_runs(state).items() if name.startswith("index-batch")}
+
+
+def latest_artifact(key: str) -> str:
+    """The newest version of the artifact ``key`` (read over HTTP: this Prefect client sends nulls the
+    pinned server refuses)."""
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/latest/filter",
+        json={"artifacts": {"key": {"any_": [key]}}, "limit": 1},
+        timeout=30,
+    )
+    response.raise_for_status()
+    [artifact] = response.json()
+    return artifact["data"]
+
+
+def test_the_flow_builds_the_collection_the_cli_builds(tmp_path, corpus, collection_state):
+    cli = subprocess.run(
+        [
+            *CLI,
+            "ingest",
+            str(corpus),
+            "--store",
+            str(tmp_path / "cli"),
+            "--collection",
+            "docs",
+            "--json",
+            "--chunk-size",
+            "96",
+            "--chunk-overlap",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert cli.returncode == 2, cli.stderr  # the broken PDF
+    expected = json.loads(cli.stdout)
+
+    state, report = run_flow(corpus, tmp_path / "flow")
+
+    assert state.is_completed()
+    assert set(batch_states(state)) == {"index-batch-1/2", "index-batch-2/2"}
+    got = report.to_dict()
+    assert (
+        got["documents"]
+        == expected["documents"]
+        == {
+            "seen": 4,
+            "indexed": 3,
+            "unchanged": 0,
+            "failed": 1,
+            "deleted": 0,
+            "outdated": 0,
+        }
+    )
+    assert got["chunks"] == expected["chunks"]
+    assert got["errors"] == expected["errors"]
+    assert report.exit_code == 2
+    with QdrantEdgeStore(tmp_path / "cli") as cli_store, QdrantEdgeStore(tmp_path / "flow") as flow_store:
+        collection_state(flow_store, "docs").assert_same_as(collection_state(cli_store, "docs"))
+        assert flow_store.fingerprint("docs") == cli_store.fingerprint("docs")
+
+
+def test_the_report_is_left_as_a_markdown_artifact(tmp_path, corpus):
+    run_flow(corpus, tmp_path / "store")
+
+    markdown = latest_artifact("chunkwise-ingest-docs")
+
+    assert "| indexed | 3 |" in markdown
+    assert "| failed | 1 |" in markdown
+    assert f"| {corpus / 'broken.pdf'} | parse |" in markdown
+
+
+def test_failed_documents_fail_the_run_when_asked_and_the_rest_is_indexed(tmp_path, corpus):
+    state, error = run_flow(corpus, tmp_path / "store", fail_on_errors=True)
+
+    assert state.is_failed()
+    assert isinstance(error, DocumentsFailedError)
+    assert str(error).startswith(f"1 of 4 documents failed: {corpus / 'broken.pdf'} (parse): ")
+    assert (error.report.indexed, error.report.failed) == (3, 1)
+    assert "| failed | 1 |" in latest_artifact("chunkwise-ingest-docs")
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert len(store.stored_documents("docs")) == 3
+
+
+def test_a_second_run_takes_unchanged_batches_from_the_cache(tmp_path, corpus):
+    store = tmp_path / "store"
+    first, _ = run_flow(corpus, store)
+    second, report = run_flow(corpus, store)
+    (corpus / "git-bisect.txt").write_text("git bisect finds the commit that introduced a bug.\n")
+    third, edited = run_flow(corpus, store)
+
+    assert set(batch_states(first).values()) == {"Completed"}
+    # broken.pdf and debian-faq-pkgtools.html make batch 1: never whole in the store, so it runs again
+    assert batch_states(second) == {"index-batch-1/2": "Completed", "index-batch-2/2": "Cached"}
+    assert (report.seen, report.unchanged, report.indexed, report.failed) == (4, 3, 0, 1)
+    assert batch_states(third) == {"index-batch-1/2": "Completed", "index-batch-2/2": "Completed"}
+    assert (edited.indexed, edited.unchanged) == (1, 2)
+
+
+def test_the_cache_is_shared_with_runs_in_other_processes(tmp_path, corpus, harness):
+    (corpus / "broken.pdf").unlink()
+    store = tmp_path / "store"
+    run_flow(corpus, store)
+    script = (
+        "import json, sys\n"
+        "from flows.ingest import DocumentsFailedError, ingest_flow\n"
+        "state = ingest_flow([sys.argv[1]], store=sys.argv[2], collection='docs', "
+        f"options={OPTIONS!r}, batch_documents=2, return_state=True)\n"
+        "print(json.dumps(state.result().to_dict()))\n"
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_LOCAL_STORAGE_PATH": str(harness),
+    }
+
+    other = subprocess.run(
+        [sys.executable, "-c", script, str(corpus), str(store)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+
+    assert other.returncode == 0, other.stderr
+    assert "Cached" in other.stderr + other.stdout
+    assert json.loads(other.stdout.strip().splitlines()[-1])["documents"]["unchanged"] == 3
+
+
+def test_a_failing_store_write_is_retried_and_the_run_completes(tmp_path, corpus, monkeypatch):
+    real_replace = QdrantEdgeStore.replace_document
+    calls: list[str] = []
+
+    def replace_failing_once(self, collection, document_id, points, **options):
+        calls.append(document_id)
+        if len(calls) == 1:
+            raise StoreError("the store dropped the write (injected)")
+        return real_replace(self, collection, document_id, points, **options)
+
+    monkeypatch.setattr(QdrantEdgeStore, "replace_document", replace_failing_once)
+    (corpus / "broken.pdf").unlink()
+
+    state, report = run_flow(corpus, tmp_path / "store", batch_documents=3)
+
+    assert state.is_completed()
+    [batch] = [run for name, run in task_runs(state).items() if name.startswith("index-batch")]
+    assert batch.run_count == 2
+    assert (report.indexed, report.failed) == (3, 0)
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert len(store.stored_documents("docs")) == 3
+
+
+def test_a_refusal_by_the_store_is_not_retried_and_fails_the_run(tmp_path, corpus):
+    (corpus / "broken.pdf").unlink()
+    run_flow(corpus, tmp_path / "store")
+
+    state, error = run_flow(corpus, tmp_path / "store", options={**OPTIONS, "chunk_size": 64})
+
+    assert state.is_failed()
+    assert isinstance(error, FingerprintMismatchError)
+    assert "reindex" in str(error)
+    [discover] = [run for name, run in task_runs(state).items() if name.startswith("discover")]
+    assert discover.run_count == 1
+
+
+def test_prune_deletes_documents_removed_from_the_folder(tmp_path, corpus):
+    store = tmp_path / "store"
+    run_flow(corpus, store)
+    (corpus / "nodejs-path.md").unlink()
+
+    _, kept = run_flow(corpus, store)
+    _, pruned = run_flow(corpus, store, options={**OPTIONS, "prune": True})
+
+    assert (kept.deleted, kept.outdated) == (0, 0)
+    assert pruned.deleted == 1
+    with QdrantEdgeStore(store) as opened:
+        assert {entry.source for entry in opened.stored_documents("docs").values()} == {
+            str(corpus / "git-bisect.txt"),
+            str(corpus / "debian-faq-pkgtools.html"),
+        }
+
+
+def test_options_are_validated_like_the_cli(tmp_path, corpus):
+    state = ingest_flow(
+        [str(corpus)], store=str(tmp_path / "store"), options={"chunk_overlap": 500}, return_state=True
+    )
+
+    assert state.is_failed()
+    assert "chunk_overlap (500) must be < chunk_size (200)" in str(state.result(raise_on_failure=False))
+    assert IngestOptions.model_validate(OPTIONS).chunk_size == 96
