@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.errors import ConfigurationError, FingerprintMismatchError
 from pipeline.fingerprint import Fingerprint
+from pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
 from pipeline.points import Point
 from pipeline.types import SearchHit, SparseVector
 
@@ -175,3 +176,22 @@ def first_per_document(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
             if len(best) == k:
                 break
     return best
+
+
+def read_manifest(
+    scroll: Callable[..., Iterable[Any]],
+    models: ModuleType,
+    collection: str,
+    document_ids: Collection[str] | None,
+) -> dict[str, StoredDocument]:
+    """Every stored document (or those of ``document_ids``), from the manifest fields of the records
+    ``scroll(collection, fields, query_filter=...)`` pages through."""
+    if document_ids is not None and not document_ids:
+        return {}
+    query_filter = (
+        None if document_ids is None else payload_filter(models, {"document_id": list(document_ids)})
+    )
+    return summarize(
+        record.payload or {}
+        for record in scroll(collection, list(MANIFEST_FIELDS), query_filter=query_filter)
+    )

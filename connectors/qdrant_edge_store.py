@@ -29,6 +29,7 @@ from connectors.qdrant_common import (
     payload_filter,
     point_from_record,
     prefetch_limit,
+    read_manifest,
     search_hit,
 )
 from pipeline.errors import (
@@ -37,7 +38,7 @@ from pipeline.errors import (
     StoreInUseError,
 )
 from pipeline.fingerprint import Fingerprint
-from pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
+from pipeline.manifest import StoredDocument
 from pipeline.points import Point
 from pipeline.types import SearchHit, SparseVector
 
@@ -232,13 +233,7 @@ class QdrantEdgeStore:
         self, collection: str, *, document_ids: Collection[str] | None = None
     ) -> dict[str, StoredDocument]:
         """Every document in the collection (or of ``document_ids``) with its points counted per version."""
-        if document_ids is not None and not document_ids:
-            return {}
-        query_filter = (
-            None if document_ids is None else payload_filter(_models(), {"document_id": list(document_ids)})
-        )
-        records = self._scroll(collection, list(MANIFEST_FIELDS), query_filter=query_filter)
-        return summarize(record.payload or {} for record in records)
+        return read_manifest(self._scroll, _models(), collection, document_ids)
 
     def points(
         self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None

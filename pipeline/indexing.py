@@ -107,7 +107,13 @@ def index_documents(
             f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
         )
     started = time.perf_counter()
-    run = _Run(
+    fingerprint = pipeline_fingerprint(encoder, chunker, sparse_encoder)
+    open_collection(store, collection, fingerprint, reindex=reindex)
+    stored = store.stored_documents(collection)
+    items = list(source.items())
+    report = index_items(
+        source,
+        items,
         parser,
         chunker,
         encoder,
@@ -115,27 +121,23 @@ def index_documents(
         collection,
         sparse_encoder=sparse_encoder,
         batch_chunks=batch_chunks,
-        skip_unchanged=skip_unchanged and not reindex,
+        skip_unchanged=skip_unchanged,
         reindex=reindex,
         progress=progress,
+        stored=stored,
     )
-    fingerprint = run.open_collection()
-    stored = store.stored_documents(collection)
-    items = list(source.items())
-    run.index(source, items, stored)
     listed = {document_id(item.uri) for item in items}
     unlisted = [document for key, document in stored.items() if key not in listed]
-    deleted, outdated = settle_unlisted(
+    report.deleted, report.outdated = settle_unlisted(
         store,
         collection,
         unlisted,
         fingerprint.digest,
         prune=cast(ScopedSource, source) if prune else None,
-        on_delete=lambda document: run.tell(document.source, "deleted"),
+        on_delete=(lambda document: progress(_deleted(report, document, len(items)))) if progress else None,
     )
-    run.report.deleted, run.report.outdated = deleted, outdated
-    run.report.seconds = time.perf_counter() - started
-    return run.report
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def index_items(
@@ -152,11 +154,13 @@ def index_items(
     skip_unchanged: bool = True,
     reindex: bool = False,
     progress: ProgressCallback | None = None,
+    stored: Mapping[str, StoredDocument] | None = None,
 ) -> RunReport:
     """Index just ``items`` of ``source``, as :func:`index_documents` would: one batch of a larger run.
 
     Stored documents that ``items`` do not name are left alone (neither pruned nor counted as
-    outdated): :func:`settle_unlisted` does that once the whole listing is known.
+    outdated): :func:`settle_unlisted` does that once the whole listing is known. ``stored``,
+    the collection's manifest when the caller has read it, saves reading the items' entries.
 
     Example::
 
@@ -179,10 +183,16 @@ def index_items(
         progress=progress,
     )
     run.open_collection()
-    stored = store.stored_documents(collection, document_ids=[document_id(item.uri) for item in items])
+    if stored is None:
+        stored = store.stored_documents(collection, document_ids=[document_id(item.uri) for item in items])
     run.index(source, items, stored)
     run.report.seconds = time.perf_counter() - started
     return run.report
+
+
+def _deleted(report: RunReport, document: StoredDocument, total: int) -> Progress:
+    done = report.indexed + report.unchanged + report.failed
+    return Progress(seen=report.seen, done=done, total=total, source=document.source, status="deleted")
 
 
 def open_collection(
