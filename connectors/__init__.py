@@ -22,7 +22,7 @@ from connectors.unstructured_parser import UnstructuredParser
 _LANGCHAIN_NAMES = {
     "ChunkwiseRetriever": "connectors.retriever",
     "open_retriever": "connectors.retriever",
-    "rag_chain": "connectors.rag_chain",
+    "rag_chain": "connectors.rag",
 }
 
 

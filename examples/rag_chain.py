@@ -20,7 +20,7 @@ import argparse
 
 from langchain_core.language_models import BaseChatModel, FakeListChatModel
 
-from connectors.rag_chain import rag_chain
+from connectors.rag import rag_chain
 from connectors.retriever import open_retriever
 
 

@@ -231,8 +231,11 @@ def _index(
     batches: Sequence[Batch], paths: list[str], location: str, collection: str, options: IngestOptions
 ) -> list[tuple[Batch, PrefectFuture[RunReport]]]:
     """Submit every batch: those the store holds current may come from the cache, the others run."""
-    current = [batch for batch in batches if batch.current and not options.reindex]
-    pending = [batch for batch in batches if batch not in current]
+    reusable = options.skip_unchanged and not options.reindex
+    current: list[Batch] = []
+    pending: list[Batch] = []
+    for batch in batches:
+        (current if batch.current and reusable else pending).append(batch)
     constants = {
         "paths": unmapped(paths),
         "location": unmapped(location),
