@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from pipeline.report import RunReport
 
 MAX_LISTED_FAILURES = 200
@@ -46,3 +48,23 @@ def report_markdown(report: RunReport, collection: str, location: str) -> str:
 def _cell(text: str) -> str:
     """``text`` safe inside a Markdown table cell."""
     return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
+
+
+def latest_artifact(api_url: str, key: str) -> str | None:
+    """The newest version of the artifact ``key`` on the Prefect server at ``api_url``, if any.
+
+    Read over HTTP: Prefect 3.8.8's client sends null ``limit``/``sort`` fields that its server
+    refuses with 422.
+
+    Example::
+
+        latest_artifact("http://127.0.0.1:4200/api", artifact_key("docs"))
+    """
+    response = httpx.post(
+        f"{api_url.rstrip('/')}/artifacts/latest/filter",
+        json={"artifacts": {"key": {"any_": [key]}}, "limit": 1},
+        timeout=30,
+    )
+    response.raise_for_status()
+    artifacts = response.json()
+    return str(artifacts[0]["data"]) if artifacts else None

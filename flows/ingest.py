@@ -261,10 +261,10 @@ def _count(
         if state.is_failed() or state.is_crashed():
             failures.append(_exception(state))
             continue
-        batch_report: RunReport = future.result()
         if state.name == "Cached":  # done by an earlier run: nothing was read or written now
-            batch_report = RunReport(seen=len(batch.documents), unchanged=len(batch.documents))
-        report.add(batch_report)
+            report.add(RunReport(seen=len(batch.documents), unchanged=len(batch.documents)))
+        else:
+            report.add(future.result())
     return failures
 
 

@@ -7,10 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -20,7 +20,8 @@ from prefect.states import State
 from prefect.testing.utilities import prefect_test_harness
 
 from connectors.qdrant_edge_store import QdrantEdgeStore
-from flows.ingest import DocumentsFailedError, ingest_flow
+from flows.artifacts import artifact_key, latest_artifact
+from flows.ingest import WRITE_TAG, DocumentsFailedError, ingest_flow
 from flows.settings import IngestOptions
 from pipeline.errors import FingerprintMismatchError, StoreError
 from pipeline.report import RunReport
@@ -59,33 +60,60 @@ def run_flow(corpus: Path, store: Path, **parameters) -> tuple[State, RunReport]
     return state, report
 
 
-def task_runs(state: State) -> dict[str, object]:
-    """The flow run's task runs by name."""
-    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(state.state_details.flow_run_id))]))
+def task_runs(run: State | str) -> dict[str, object]:
+    """The task runs of a flow run (its final state, or its id), by name."""
+    run_id = run if isinstance(run, str) else str(run.state_details.flow_run_id)
+    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)]))
     with get_client(sync_client=True) as client:
         return {
-            run.name: run
-            for run in client.read_task_runs(
+            task_run.name: task_run
+            for task_run in client.read_task_runs(
                 flow_run_filter=flow_run, limit=200, sort=TaskRunSort.EXPECTED_START_TIME_ASC
             )
         }
 
 
-def batch_states(state: State) -> dict[str, str]:
-    return {name: run.state.name for name, run in task_runs(state).items() if name.startswith("index-batch")}
+def batch_runs(run: State | str) -> list:
+    return [task_run for name, task_run in task_runs(run).items() if name.startswith("index-batch")]
 
 
-def latest_artifact(key: str) -> str:
-    """The newest version of the artifact ``key`` (read over HTTP: this Prefect client sends nulls the
-    pinned server refuses)."""
-    response = httpx.post(
-        f"{PREFECT_API_URL.value()}/artifacts/latest/filter",
-        json={"artifacts": {"key": {"any_": [key]}}, "limit": 1},
-        timeout=30,
+def batch_states(run: State | str) -> dict[str, str]:
+    return {task_run.name: task_run.state.name for task_run in batch_runs(run)}
+
+
+def run_flow_in_another_process(corpus: Path, store: Path, storage: Path, **parameters) -> tuple[str, dict]:
+    """Run the flow in a fresh Python process against the harness server: (flow run id, report)."""
+    parameters = {"options": OPTIONS, "batch_documents": 2, **parameters}
+    script = (
+        "import json, sys\n"
+        "from flows.ingest import ingest_flow\n"
+        "state = ingest_flow([sys.argv[1]], store=sys.argv[2], collection='docs', return_state=True, "
+        "**json.loads(sys.argv[3]))\n"
+        "print(json.dumps([str(state.state_details.flow_run_id), state.result().to_dict()]))\n"
     )
-    response.raise_for_status()
-    [artifact] = response.json()
-    return artifact["data"]
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_LOCAL_STORAGE_PATH": str(storage),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(corpus), str(store), json.dumps(parameters)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id, report = json.loads(done.stdout.strip().splitlines()[-1])
+    return run_id, report
+
+
+def docs_report() -> str:
+    """The Markdown report of the latest run into the ``docs`` collection."""
+    markdown = latest_artifact(PREFECT_API_URL.value(), artifact_key("docs"))
+    assert markdown is not None
+    return markdown
 
 
 def test_the_flow_builds_the_collection_the_cli_builds(tmp_path, corpus, collection_state):
@@ -140,7 +168,7 @@ def test_the_flow_builds_the_collection_the_cli_builds(tmp_path, corpus, collect
 def test_the_report_is_left_as_a_markdown_artifact(tmp_path, corpus):
     run_flow(corpus, tmp_path / "store")
 
-    markdown = latest_artifact("chunkwise-ingest-docs")
+    markdown = docs_report()
 
     assert "| indexed | 3 |" in markdown
     assert "| failed | 1 |" in markdown
@@ -154,7 +182,7 @@ def test_failed_documents_fail_the_run_when_asked_and_the_rest_is_indexed(tmp_pa
     assert isinstance(error, DocumentsFailedError)
     assert str(error).startswith(f"1 of 4 documents failed: {corpus / 'broken.pdf'} (parse): ")
     assert (error.report.indexed, error.report.failed) == (3, 1)
-    assert "| failed | 1 |" in latest_artifact("chunkwise-ingest-docs")
+    assert "| failed | 1 |" in docs_report()
     with QdrantEdgeStore(tmp_path / "store") as store:
         assert len(store.stored_documents("docs")) == 3
 
@@ -178,31 +206,11 @@ def test_the_cache_is_shared_with_runs_in_other_processes(tmp_path, corpus, harn
     (corpus / "broken.pdf").unlink()
     store = tmp_path / "store"
     run_flow(corpus, store)
-    script = (
-        "import json, sys\n"
-        "from flows.ingest import DocumentsFailedError, ingest_flow\n"
-        "state = ingest_flow([sys.argv[1]], store=sys.argv[2], collection='docs', "
-        f"options={OPTIONS!r}, batch_documents=2, return_state=True)\n"
-        "print(json.dumps(state.result().to_dict()))\n"
-    )
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": PREFECT_API_URL.value(),
-        "PREFECT_LOCAL_STORAGE_PATH": str(harness),
-    }
 
-    other = subprocess.run(
-        [sys.executable, "-c", script, str(corpus), str(store)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=False,
-    )
+    run_id, report = run_flow_in_another_process(corpus, store, harness)
 
-    assert other.returncode == 0, other.stderr
-    assert "Cached" in other.stderr + other.stdout
-    assert json.loads(other.stdout.strip().splitlines()[-1])["documents"]["unchanged"] == 3
+    assert batch_states(run_id) == {"index-batch-1/2": "Cached", "index-batch-2/2": "Cached"}
+    assert report["documents"]["unchanged"] == 3
 
 
 def test_a_failing_store_write_is_retried_and_the_run_completes(tmp_path, corpus, monkeypatch):
@@ -221,11 +229,38 @@ def test_a_failing_store_write_is_retried_and_the_run_completes(tmp_path, corpus
     state, report = run_flow(corpus, tmp_path / "store", batch_documents=3)
 
     assert state.is_completed()
-    [batch] = [run for name, run in task_runs(state).items() if name.startswith("index-batch")]
+    [batch] = batch_runs(state)
     assert batch.run_count == 2
     assert (report.indexed, report.failed) == (3, 0)
     with QdrantEdgeStore(tmp_path / "store") as store:
         assert len(store.stored_documents("docs")) == 3
+
+
+def batch_spans(run: State | str) -> list[tuple[object, object]]:
+    """(start, end) of each batch task run, by start."""
+    return sorted((task_run.start_time, task_run.end_time) for task_run in batch_runs(run))
+
+
+def overlapping(spans: list[tuple[object, object]]) -> bool:
+    return any(next_start < end for (_, end), (next_start, _) in pairwise(spans))
+
+
+def test_a_concurrency_limit_on_the_write_tag_bounds_the_batches_running_at_once(tmp_path, corpus, harness):
+    (corpus / "broken.pdf").unlink()
+    free, _ = run_flow(corpus, tmp_path / "free", batch_documents=1)  # 3 batches on 2 threads
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=WRITE_TAG, concurrency_limit=1)
+        try:  # a process reads the tag's limits once: a fresh one sees the new limit
+            limited, report = run_flow_in_another_process(
+                corpus, tmp_path / "limited", harness, batch_documents=1
+            )
+        finally:
+            client.delete_concurrency_limit_by_tag(tag=WRITE_TAG)
+
+    assert overlapping(batch_spans(free))  # without the limit, two batches run side by side
+    assert len(batch_spans(limited)) == 3
+    assert not overlapping(batch_spans(limited))
+    assert report["documents"]["indexed"] == 3
 
 
 def test_a_refusal_by_the_store_is_not_retried_and_fails_the_run(tmp_path, corpus):

@@ -17,6 +17,7 @@ import pytest
 
 from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.retriever import open_retriever
+from flows.artifacts import artifact_key, latest_artifact
 from flows.prefect_server import PrefectServer, group_members, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,16 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
-def latest_report(server: PrefectServer, collection: str) -> str | None:
-    """The Markdown report of the collection's latest ingest run, if any."""
-    response = httpx.post(
-        f"{server.api_url}/artifacts/latest/filter",
-        json={"artifacts": {"key": {"any_": [f"chunkwise-ingest-{collection}"]}}, "limit": 1},
-        timeout=30,
-    )
-    response.raise_for_status()
-    artifacts = response.json()
-    return artifacts[0]["data"] if artifacts else None
+def latest_report(server: PrefectServer, collection: str) -> str:
+    """The Markdown report of the collection's latest ingest run ("" before any)."""
+    return latest_artifact(server.api_url, artifact_key(collection)) or ""
 
 
 def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen, log: Path) -> None:
@@ -69,15 +63,13 @@ def test_a_served_flow_indexes_a_file_added_to_the_watched_folder(server, tmp_pa
             command, env=server.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_for(
-            lambda: "| indexed | 1 |" in (latest_report(server, "watched") or ""), "first run", serve, log
-        )
+        wait_for(lambda: "| indexed | 1 |" in latest_report(server, "watched"), "first run", serve, log)
         incoming = tmp_path / "nodejs-path.md"
         shutil.copy(sample_data / "nodejs-path.md", incoming)
         os.replace(incoming, watched / "nodejs-path.md")  # appears whole: a run never reads half of it
 
         def indexed_the_new_file() -> bool:
-            report = latest_report(server, "watched") or ""
+            report = latest_report(server, "watched")
             return "| seen | 2 |" in report and "| indexed | 1 |" in report
 
         wait_for(indexed_the_new_file, "scheduled run indexing the new file", serve, log)
@@ -160,7 +152,7 @@ def test_the_prefect_yaml_deployment_runs_on_a_process_worker(server, tmp_path, 
     assert deployment.json()["entrypoint"] == "flows/ingest.py:ingest_flow"
     assert run.returncode == 0, run.stderr
     assert worker.returncode == 0, worker.stderr
-    report = latest_report(server, "deployed") or ""
+    report = latest_report(server, "deployed")
     assert "| indexed | 2 |" in report, worker.stdout + worker.stderr
     with QdrantEdgeStore(store) as opened:
         assert {entry.source for entry in opened.stored_documents("deployed").values()} == {
