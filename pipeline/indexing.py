@@ -16,6 +16,7 @@ from pipeline.errors import ConfigurationError, DocumentError, ParseError, Store
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import content_hash, document_id
 from pipeline.manifest import StoredDocument
+from pipeline.memory import release_free_memory
 from pipeline.points import Point, chunk_payload
 from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, SparseEncoder, VectorStore
 from pipeline.report import RunReport
@@ -327,6 +328,11 @@ class _Run:
         batch, self.pending = self.pending, []
         if not batch:
             return
+        self._embed_and_write(batch)
+        del batch
+        release_free_memory()  # the batch's tensors are freed: keep the run's memory bounded by its batch
+
+    def _embed_and_write(self, batch: list[_Parsed]) -> None:
         try:
             vectors = self.embedder.embed([(p.document, p.chunks) for p in batch])
         except DocumentError:
