@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 
 def anonymous_rss_mb() -> float:
-    status = dict(line.split(":", 1) for line in open("/proc/self/status", encoding="ascii"))
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text("ascii").splitlines())
     return int(status["RssAnon"].split()[0]) / 1024
 
 
