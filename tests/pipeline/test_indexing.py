@@ -11,6 +11,7 @@ from connectors.bm25_encoder import Bm25Encoder
 from connectors.filesystem_source import FileSystemSource
 from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.unstructured_parser import UnstructuredParser
+from pipeline import indexing
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from pipeline.errors import FingerprintMismatchError, StoreUnavailableError
 from pipeline.ids import document_id
@@ -272,3 +273,19 @@ def test_settle_unlisted_prunes_what_the_source_covers_and_counts_the_rest(
     assert deleted_sources == [str(corpus / SMALL_SAMPLES[0])]
     assert remaining == {str(other / "kept.txt"), str(corpus / SMALL_SAMPLES[1])}
     assert outdated == (0, 1)
+
+
+def test_freed_memory_is_handed_back_after_each_written_batch(corpus, chunker, encoder, store, monkeypatch):
+    stored_at_release: list[int] = []
+    real_release = indexing.release_free_memory
+
+    def release() -> bool:
+        stored_at_release.append(store.count("docs"))
+        return real_release()
+
+    monkeypatch.setattr(indexing, "release_free_memory", release)
+    report = ingest(corpus, chunker, encoder, store, batch_chunks=1)  # a batch per document
+
+    assert report.indexed == 2
+    assert len(stored_at_release) == 2  # the empty flush at the end releases nothing
+    assert 0 < stored_at_release[0] < stored_at_release[1] == report.chunks

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import indexing
 from pipeline.memory import release_free_memory
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
@@ -33,17 +32,3 @@ def test_freed_fragmented_heap_pages_are_returned() -> None:
     assert released
     assert before - after > 50, f"resident anonymous memory {before:.0f} MB -> {after:.0f} MB"
     assert len(kept) == 2344
-
-
-def test_each_embedded_batch_is_followed_by_a_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    run = indexing._Run.__new__(indexing._Run)
-    run.pending = []
-    monkeypatch.setattr(indexing, "release_free_memory", lambda: calls.append(1) or True)
-    monkeypatch.setattr(indexing._Run, "_embed_and_write", lambda self, batch: None)
-
-    run._flush()  # nothing pending: nothing embedded, nothing to release
-    assert calls == []
-    run.pending = ["a parsed document"]
-    run._flush()
-    assert calls == [1] and run.pending == []
