@@ -1,4 +1,4 @@
-"""index_documents with the real parser, tokenizer, MiniLM encoder and qdrant-client's local mode."""
+"""index_documents with the real parser, tokenizer, MiniLM encoder and the embedded Qdrant Edge store."""
 
 from __future__ import annotations
 
