@@ -106,8 +106,8 @@ class LateChunkingEncoder:
         """Tokens per model pass, special tokens included."""
         limit = self._max_positions()
         if self.requested_window is None:
-            configured = getattr(self.base.model, "max_seq_length", None)
-            return min(int(configured), limit) if configured else limit
+            configured = self.base.max_seq_length
+            return min(configured, limit) if configured else limit
         if self.requested_window > limit:
             raise ConfigurationError(
                 f"window ({self.requested_window}) exceeds the model's maximum input ({limit})"
@@ -209,23 +209,20 @@ class LateChunkingEncoder:
         return [states[row, : len(ids)] for row, ids in enumerate(inputs)]
 
     def _transformer(self) -> Any:
-        first = self.base.model[0]
-        model = getattr(first, "auto_model", None) or getattr(first, "model", None)
+        model = self.base.token_model
         if model is None:
             raise EncoderError(
                 f"{self.base.model_name} gives no token embeddings (its first module is "
-                f"{type(first).__name__}); late chunking needs a transformer model"
+                f"{type(self.base.model[0]).__name__}); late chunking needs a transformer model"
             )
         return model
 
     def _max_positions(self) -> int:
-        config = getattr(self._transformer(), "config", None)
-        positions = getattr(config, "max_position_embeddings", None)
-        if not positions:
+        positions = self.base.max_positions
+        if positions is None:
+            self._transformer()  # a model without token embeddings: say so
             raise EncoderError(f"{self.base.model_name} does not say its maximum input length: pass window=")
-        if "roberta" in str(getattr(config, "model_type", "")):
-            positions -= 2  # RoBERTa-style position ids start after the padding index
-        return int(positions)
+        return positions
 
     def _prefix_length(self) -> int:
         """How many tokens come before the document's in a window ([CLS] and the prompt's)."""

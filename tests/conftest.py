@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # The suite proves that nothing needs the network: the model, encodings and spaCy data are local.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Model descriptions are remembered in a folder of the suite's own, never the user's cache.
+os.environ["CHUNKWISE_CACHE_DIR"] = tempfile.mkdtemp(prefix="chunkwise-tests-cache-")
 quiet_libraries()
 
 ROOT = Path(__file__).resolve().parents[1]
