@@ -117,9 +117,9 @@ class SentenceTransformerEncoder:
 
     @property
     def tokenizer(self) -> HuggingFaceTokenizer:
-        """The model's own tokenizer, counting tokens as the model sees them."""
+        """The model's own tokenizer, counting tokens as the model sees them (loads it on first count)."""
         if self._tokenizer is None:
-            self._tokenizer = HuggingFaceTokenizer(self.model.tokenizer)
+            self._tokenizer = HuggingFaceTokenizer.deferred(self._path, lambda: self.model.tokenizer)
         return self._tokenizer
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.offline import resolve_model, seed_tiktoken_cache
@@ -64,7 +64,19 @@ class HuggingFaceTokenizer:
     def __init__(self, model: str | Any, *, trust_remote_code: bool = False) -> None:
         self.model = model if isinstance(model, str) else getattr(model, "name_or_path", "custom")
         self._tokenizer: Any = None if isinstance(model, str) else model
+        self._load: Callable[[], Any] | None = None
         self.trust_remote_code = trust_remote_code
+
+    @classmethod
+    def deferred(cls, name: str, load: Callable[[], Any]) -> HuggingFaceTokenizer:
+        """The tokenizer ``load`` returns, called on first use; ``name`` is its ``name_or_path``.
+
+        An embedding model's own tokenizer, for instance, comes with the model, so counting
+        with it loads the model only when something is counted.
+        """
+        tokenizer = cls(name)
+        tokenizer._load = load
+        return tokenizer
 
     @property
     def name(self) -> str:
@@ -72,6 +84,8 @@ class HuggingFaceTokenizer:
 
     @property
     def tokenizer(self) -> Any:
+        if self._tokenizer is None and self._load is not None:
+            self._tokenizer = self._load()
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 

@@ -56,3 +56,14 @@ def test_empty_input_gives_an_empty_matrix(encoder):
 def test_bad_batch_size_is_refused():
     with pytest.raises(ConfigurationError, match=r"batch_size \(0\)"):
         SentenceTransformerEncoder(batch_size=0)
+
+
+def test_its_tokenizer_loads_the_model_only_when_it_counts(encoder):
+    fresh = SentenceTransformerEncoder()
+    tokenizer = fresh.tokenizer
+    assert fresh._model is None
+    assert tokenizer.name == f"hf:{encoder.model.tokenizer.name_or_path}"  # as chunking configs record it
+    assert tokenizer.count(TEXTS[0]) == len(
+        encoder.model.tokenizer(TEXTS[0], add_special_tokens=False)["input_ids"]
+    )
+    assert fresh._model is not None

@@ -1,13 +1,18 @@
-"""Wiring from settings: the store and its API key from the environment, chunkers from options."""
+"""Wiring from settings: the store and its API key from the environment, chunkers from options;
+re-runs of the wired pipeline that load no model."""
 
 from __future__ import annotations
 
 import pytest
 
+from connectors.filesystem_source import FileSystemSource
+from connectors.qdrant_edge_store import QdrantEdgeStore
+from connectors.unstructured_parser import UnstructuredParser
 from flows.components import build_chunker, build_embedder, build_store
 from flows.settings import DEFAULT_STORE, IngestOptions, Settings
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.errors import ConfigurationError
+from pipeline.indexing import index_documents, pipeline_fingerprint
 
 
 def test_a_url_means_a_server_with_the_api_key_from_the_environment(monkeypatch):
@@ -60,3 +65,32 @@ def test_trust_remote_code_reaches_the_model_loader_only_when_asked():
 
     assert trusted.base.trust_remote_code is True
     assert default.trust_remote_code is False
+
+
+@pytest.mark.parametrize(
+    ("chunking", "tokenizer"), [("late", "tiktoken"), ("fixed", "tiktoken"), ("fixed", "model")]
+)
+def test_a_rerun_with_nothing_to_embed_loads_no_model(
+    monkeypatch, tmp_path, sample_data, chunking, tokenizer
+):
+    monkeypatch.setenv("CHUNKWISE_CACHE_DIR", str(tmp_path / "cache"))
+    options = IngestOptions(chunking=chunking, tokenizer=tokenizer, sparse=False)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text((sample_data / "nodejs-path.md").read_text()[:3000])
+
+    def ingest():
+        embedder = build_embedder(options)
+        chunker = build_chunker(options, embedder)
+        with QdrantEdgeStore(tmp_path / "store") as store:
+            report = index_documents(
+                FileSystemSource([docs]), UnstructuredParser(), chunker, embedder, store, "docs"
+            )
+        model_loaded = getattr(embedder, "base", embedder)._model is not None
+        return report, model_loaded, pipeline_fingerprint(embedder, chunker)
+
+    first, loaded_first, fingerprint = ingest()
+    assert (first.indexed, loaded_first) == (1, True)
+    rerun, loaded_again, fingerprint_again = ingest()
+    assert (rerun.unchanged, loaded_again) == (1, False)
+    assert fingerprint_again == fingerprint
