@@ -65,25 +65,16 @@ class SentenceTransformerEncoder:
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loaded on first access)."""
         if self._model is None:
-            model = self._load()
-            loaded = _describe(model, self.model_name)
-            self.description_cache.put(self._path, self._cache_options, loaded)
-            remembered, self._description, self._spec, self._model = self._description, loaded, None, model
-            if remembered is not None and remembered != loaded:
-                raise EncoderError(
-                    f"{self.model_name} loaded as {loaded}, not as its remembered description said "
-                    f"({remembered}); the description is corrected now: run again"
-                )
+            self._load_and_describe()
         return self._model
 
     @property
     def description(self) -> ModelDescription:
         """Dimension and input lengths: of the loaded model, else remembered from an earlier load."""
-        if self._description is None:
-            if self._model is None:
-                self._description = self.description_cache.get(self._path, self._cache_options)
+        if self._description is None:  # so the model is not loaded: loading describes it
+            self._description = self.description_cache.get(self._path, self._cache_options)
             if self._description is None:
-                self._description = _describe(self.model, self.model_name)
+                self._load_and_describe()
         return self._description
 
     @property
@@ -159,6 +150,18 @@ class SentenceTransformerEncoder:
     @property
     def _cache_options(self) -> dict[str, Any]:
         return {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
+
+    def _load_and_describe(self) -> None:
+        """Load the model, describe it, remember the description, and check the one used so far."""
+        model = self._load()
+        loaded = _describe(model, self.model_name)
+        self.description_cache.put(self._path, self._cache_options, loaded)
+        remembered, self._description, self._spec, self._model = self._description, loaded, None, model
+        if remembered is not None and remembered != loaded:
+            raise EncoderError(
+                f"{self.model_name} loaded as {loaded}, not as its remembered description said "
+                f"({remembered}); the description is corrected now: run again"
+            )
 
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
