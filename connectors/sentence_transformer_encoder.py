@@ -199,10 +199,10 @@ def _describe(model: Any, name: str) -> ModelDescription:
 
 def _reserved_tokens(model: Any) -> int:
     """Tokens of a model's input that a document's text cannot use: special tokens and its prompt."""
+    tokenizer = HuggingFaceTokenizer(model.tokenizer)
     prompts = getattr(model, "prompts", None) or {}
     prompt = prompts.get("document") or ""
-    prompt_tokens = len(model.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
-    return int(model.tokenizer.num_special_tokens_to_add(False)) + prompt_tokens
+    return tokenizer.special_tokens + (tokenizer.count(prompt) if prompt else 0)
 
 
 def _token_model(model: Any) -> Any | None:

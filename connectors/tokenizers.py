@@ -97,7 +97,7 @@ class HuggingFaceTokenizer:
     @property
     def special_tokens(self) -> int:
         """How many special tokens the tokenizer adds around one text ([CLS] and [SEP]: 2)."""
-        return int(self.tokenizer.num_special_tokens_to_add(pair=False))
+        return int(self.tokenizer.num_special_tokens_to_add(False))  # positional: a bare `tokenizers` one too
 
     def encode(self, text: str) -> list[int]:
         return self._call(text, offsets=False)["input_ids"]
