@@ -167,6 +167,7 @@ def settle(
     name="chunkwise-ingest",
     task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_WORKERS),
     validate_parameters=True,
+    persist_result=True,  # the report stays readable from the run's state in the API
 )
 def ingest_flow(
     paths: list[str],
@@ -180,7 +181,8 @@ def ingest_flow(
 
     ``store`` and ``collection`` default to ``CHUNKWISE_STORE`` / ``CHUNKWISE_COLLECTION``;
     ``options`` are the ingest options (an :class:`IngestOptions` or a dict of them). Returns the
-    run report, also left as a Markdown artifact keyed ``chunkwise-ingest-<collection>``.
+    run report, also kept in Prefect's result storage (``flow_run.state.result()`` reads it from
+    anywhere that storage is) and left as a Markdown artifact keyed ``chunkwise-ingest-<collection>``.
     Documents that failed are in the report and the run completes, or fails with
     :class:`DocumentsFailedError` with ``fail_on_errors`` (to be alerted). A store failure (after
     retries) fails the run; what was written stays.

@@ -175,6 +175,17 @@ def test_the_report_is_left_as_a_markdown_artifact(tmp_path, corpus):
     assert f"| {corpus / 'broken.pdf'} | parse |" in markdown
 
 
+def test_the_report_is_read_back_from_the_runs_state_in_the_api(tmp_path, corpus):
+    state, report = run_flow(corpus, tmp_path / "store")
+
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).state
+
+    assert stored.data is not None  # a state read from the API carries where the result is kept
+    assert stored.result().to_dict() == report.to_dict()
+    assert (report.indexed, report.failed) == (3, 1)
+
+
 def test_failed_documents_fail_the_run_when_asked_and_the_rest_is_indexed(tmp_path, corpus):
     state, error = run_flow(corpus, tmp_path / "store", fail_on_errors=True)
 
