@@ -43,6 +43,17 @@ class ModelDescription:
     max_positions: int | None
     max_tokens: int | None
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelDescription:
+        """The description written as ``values``; ``ValueError`` unless every length is a positive int."""
+        description = cls(**values)
+        for name, value in asdict(description).items():
+            optional = name != "dimension"
+            valid_int = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            if not (valid_int or (optional and value is None)):
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        return description
+
 
 class ModelDescriptionCache:
     """Descriptions of local model folders, one small JSON file each, under ``folder``.
@@ -66,7 +77,7 @@ class ModelDescriptionCache:
         if entry is None or not entry.is_file():
             return None
         try:
-            return ModelDescription(**json.loads(entry.read_text(encoding="utf-8")))
+            return ModelDescription.from_dict(json.loads(entry.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as error:
             logger.debug("ignoring the unreadable model description %s: %s", entry, error)
             return None

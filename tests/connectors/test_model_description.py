@@ -92,6 +92,27 @@ def test_unreadable_or_unwritable_caches_are_ignored(model_folder, tmp_path):
     assert cache.get(str(model_folder), options) is None
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"dimension": "384"},
+        {"dimension": None},
+        {"max_tokens": 254.0},
+        {"max_positions": 0},
+        {"dimension": True},
+    ],
+)
+def test_a_remembered_description_of_the_wrong_types_is_ignored(model_folder, cache, edit):
+    options = {"max_tokens": None, "trust_remote_code": False}
+    cache.put(str(model_folder), options, MINILM)
+    [entry] = cache.folder.iterdir()
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), **edit}))
+
+    assert cache.get(str(model_folder), options) is None
+    assert SentenceTransformerEncoder(str(model_folder), description_cache=cache).description == MINILM
+    assert cache.get(str(model_folder), options) == MINILM  # described anew from the loaded model
+
+
 def test_models_named_on_the_hub_are_not_cached(cache):
     cache.put("someone/some-model", {}, MINILM)
     assert cache.get("someone/some-model", {}) is None
