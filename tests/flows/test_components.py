@@ -20,7 +20,7 @@ def test_a_url_means_a_server_with_the_api_key_from_the_environment(monkeypatch)
     monkeypatch.delenv("CHUNKWISE_STORE", raising=False)
     store = build_store("https://qdrant.example.invalid:6333", Settings())
     assert store.is_server and store.api_key == "s3cret"
-    client = store.client  # qdrant-client connects lazily: building it sends nothing
+    client = store.client  # no request waits on the server (only a version check, in a thread)
     assert type(client._client).__name__ == "QdrantRemote"
     assert "s3cret" not in repr(Settings())
 
