@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from connectors.offline import DEFAULT_MODEL
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from connectors.tokenizers import HuggingFaceTokenizer
+from pipeline.context import HEADER_TOKENS, context_header, document_title, fit_header
 from pipeline.errors import ConfigurationError, EncoderError
 from pipeline.late_chunking import SpanPooler, Window, plan_windows
 from pipeline.types import Chunk, Document, EncoderSpec
@@ -28,6 +30,22 @@ class _DocumentTokens:
     ids: list[int]
     starts: list[int]
     windows: list[Window]
+    headers: list[list[int]]  # per window: the header's token ids read before the document's
+
+
+class _HeaderAt:
+    """The contextual header of the chunk holding a character offset of a document."""
+
+    def __init__(self, document: Document, chunks: Sequence[Chunk]) -> None:
+        self.document = document
+        self.chunks = sorted(chunks, key=lambda chunk: chunk.start)
+        self.starts = [chunk.start for chunk in self.chunks]
+
+    def __call__(self, offset: int) -> str:
+        if not self.chunks:
+            return document_title(self.document)
+        at = max(0, bisect.bisect_right(self.starts, offset) - 1)
+        return context_header(self.document, self.chunks[at])
 
 
 class LateChunkingEncoder:
@@ -58,6 +76,7 @@ class LateChunkingEncoder:
         device: str | None = None,
         normalize: bool = True,
         trust_remote_code: bool = False,
+        headers: bool = False,
     ) -> None:
         if window is not None and window < 3:
             raise ConfigurationError(f"window ({window}) must be >= 3")
@@ -71,6 +90,7 @@ class LateChunkingEncoder:
         self.requested_window = window
         self.overlap = overlap
         self.batch_size = batch_size
+        self.headers = headers
         self._prompt: list[int] | None = None
         self._wrapping: tuple[list[int], list[int]] | None = None
 
@@ -82,9 +102,10 @@ class LateChunkingEncoder:
         window: int | None = None,
         overlap: int = DEFAULT_LATE_OVERLAP,
         batch_size: int = 16,
+        headers: bool = False,
     ) -> LateChunkingEncoder:
         """A late-chunking encoder sharing ``encoder``'s model (loaded once for both)."""
-        late = cls(encoder.model_name, window=window, overlap=overlap, batch_size=batch_size)
+        late = cls(encoder.model_name, window=window, overlap=overlap, batch_size=batch_size, headers=headers)
         late.base = encoder
         return late
 
@@ -116,22 +137,39 @@ class LateChunkingEncoder:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"strategy": "late", "late_window": self.window, "late_overlap": self.overlap}
+        config = {"strategy": "late", "late_window": self.window, "late_overlap": self.overlap}
+        return {**config, "headers": True} if self.headers else config
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.base.encode_query(text)
 
     def embed(self, batch: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[np.ndarray]:
-        """Vectors of each document's chunks, pooled from the document's contextual token vectors."""
-        return self.encode_chunks_many([(d.text, [(c.start, c.end) for c in chunks]) for d, chunks in batch])
+        """Vectors of each document's chunks, pooled from the document's contextual token vectors.
+
+        With ``headers``, every window is read under the header (document title and section) of
+        the chunk where it starts; the header's own token vectors join no chunk.
+        """
+        spans = [(d.text, [(c.start, c.end) for c in chunks]) for d, chunks in batch]
+        headers = [_HeaderAt(d, chunks) for d, chunks in batch] if self.headers else None
+        return self.encode_chunks_many(spans, headers)
 
     def encode_chunks(self, text: str, spans: Spans) -> np.ndarray:
         return self.encode_chunks_many([(text, spans)])[0]
 
-    def encode_chunks_many(self, documents: Sequence[tuple[str, Spans]]) -> list[np.ndarray]:
-        """Late-chunked vectors for several documents, their windows batched together."""
+    def encode_chunks_many(
+        self,
+        documents: Sequence[tuple[str, Spans]],
+        headers: Sequence[Callable[[int], str]] | None = None,
+    ) -> list[np.ndarray]:
+        """Late-chunked vectors for several documents, their windows batched together.
+
+        ``headers``, one per document, give the header text a window starting at a character
+        offset is read under (see :meth:`embed`).
+        """
         self._transformer()  # fail early, and clearly, for models without token embeddings
-        tokens = [self._tokenize(text) for text, _ in documents]
+        tokens = [
+            self._tokenize(text, headers[doc] if headers else None) for doc, (text, _) in enumerate(documents)
+        ]
         dimension = self.spec.dimension
         poolers = [
             SpanPooler(t.starts, spans, dimension) for t, (_, spans) in zip(tokens, documents, strict=True)
@@ -140,9 +178,7 @@ class LateChunkingEncoder:
         jobs.sort(key=lambda job: _length(tokens[job[0]].windows[job[1]]))
         for first in range(0, len(jobs), self.batch_size):
             batch = jobs[first : first + self.batch_size]
-            hidden = self._forward(
-                [self._window_ids(tokens[doc], tokens[doc].windows[k]) for doc, k in batch]
-            )
+            hidden = self._forward([self._window_ids(tokens[doc], k) for doc, k in batch])
             for (doc, k), states in zip(batch, hidden, strict=True):
                 self._pool_window(poolers[doc], tokens[doc], k, states, len(documents[doc][1]))
         return [pooler.result(self.normalize) for pooler in poolers]
@@ -152,8 +188,9 @@ class LateChunkingEncoder:
     ) -> None:
         window = tokens.windows[k]
         prefix = self._prefix_length()
-        first_kept = prefix + (window.keep_from - window.start)
-        last = prefix + (window.end - window.start)
+        document_start = prefix + len(tokens.headers[k])
+        first_kept = document_start + (window.keep_from - window.start)
+        last = document_start + (window.end - window.start)
         pooler.add_tokens(window.keep_from, states[first_kept:last])
         if k == 0:
             for position in range(prefix):
@@ -162,15 +199,29 @@ class LateChunkingEncoder:
             for position in range(last, len(states)):
                 pooler.add_to_chunk(chunks - 1, states[position])
 
-    def _tokenize(self, text: str) -> _DocumentTokens:
+    def _tokenize(self, text: str, header_at: Callable[[int], str] | None = None) -> _DocumentTokens:
         ids, starts = self.tokenizer.ids_and_starts(text)
         reserved = sum(map(len, self._special_wrapping())) + len(self._prompt_ids())
-        windows = plan_windows(len(ids), self.window, self.overlap, reserved)
-        return _DocumentTokens(ids=ids, starts=starts, windows=windows)
+        budget = min(HEADER_TOKENS, (self.window - reserved) // 4) if header_at else 0
+        windows = plan_windows(len(ids), self.window, self.overlap, reserved + budget)
+        headers = [
+            self._header_ids(header_at(starts[w.keep_from] if w.keep_from < len(starts) else 0), budget)
+            if header_at
+            else []
+            for w in windows
+        ]
+        return _DocumentTokens(ids=ids, starts=starts, windows=windows, headers=headers)
 
-    def _window_ids(self, tokens: _DocumentTokens, window: Window) -> list[int]:
+    def _header_ids(self, header: str, budget: int) -> list[int]:
+        """The token ids of ``header``, cut to ``budget`` tokens."""
+        header = fit_header(header, self.tokenizer, budget)
+        return self.tokenizer.encode(header)[:budget] if header else []
+
+    def _window_ids(self, tokens: _DocumentTokens, k: int) -> list[int]:
         prefix, suffix = self._special_wrapping()
-        return prefix + self._prompt_ids() + tokens.ids[window.start : window.end] + suffix
+        window = tokens.windows[k]
+        document = tokens.ids[window.start : window.end]
+        return prefix + self._prompt_ids() + tokens.headers[k] + document + suffix
 
     def _special_wrapping(self) -> tuple[list[int], list[int]]:
         """The special tokens the tokenizer puts before and after a text (BERT: [CLS], [SEP])."""

@@ -77,6 +77,19 @@ def _ingest_option_parameters(
     late_overlap: Annotated[
         int, typer.Option(help="late: context tokens shared by consecutive windows.")
     ] = DEFAULTS.late_overlap,
+    late_mix: Annotated[
+        float | None,
+        typer.Option(
+            help="late: mix in each chunk's vector alone, normalise(A*late + (1-A)*alone), A in [0, 1]."
+        ),
+    ] = DEFAULTS.late_mix,
+    headers: Annotated[
+        bool,
+        typer.Option(
+            "--headers/--no-headers",
+            help="Embed each chunk under its document title and section (stored text unchanged).",
+        ),
+    ] = DEFAULTS.headers,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,

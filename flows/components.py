@@ -12,6 +12,7 @@ from connectors.unstructured_parser import UnstructuredParser
 from flows.settings import IngestOptions, Settings
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.embedding import IndependentEmbedder, MixedEmbedder, as_embedder
 from pipeline.errors import ConfigurationError
 from pipeline.protocols import Tokenizer
 
@@ -31,24 +32,35 @@ def build_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransf
     return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
 
 
-def build_embedder(
-    options: IngestOptions, encoder: SentenceTransformerEncoder | None = None
-) -> SentenceTransformerEncoder | LateChunkingEncoder:
+Embedder = SentenceTransformerEncoder | LateChunkingEncoder | IndependentEmbedder | MixedEmbedder
+
+
+def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder | None = None) -> Embedder:
     """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``).
 
-    ``encoder``, an already loaded encoder of ``options.model``, is reused instead of loading another.
+    ``headers`` embeds chunks under their document title and section; ``late_mix`` mixes late
+    vectors with those of each chunk alone. ``encoder``, an already loaded encoder of
+    ``options.model``, is reused instead of loading another.
     """
     base = encoder or build_encoder(options.model, options.trust_remote_code)
-    if options.chunking == "late":
-        return LateChunkingEncoder.from_encoder(
-            base, window=options.late_window, overlap=options.late_overlap
-        )
-    return base
+    alone = IndependentEmbedder(base, headers=True) if options.headers else base
+    if options.chunking == "fixed":
+        return alone
+    late = LateChunkingEncoder.from_encoder(
+        base, window=options.late_window, overlap=options.late_overlap, headers=options.headers
+    )
+    if options.late_mix is None or options.late_mix == 1:
+        return late
+    return MixedEmbedder(late, as_embedder(alone), options.late_mix)
 
 
-def build_chunker(
-    options: IngestOptions, encoder: SentenceTransformerEncoder | LateChunkingEncoder
-) -> TokenChunker | SentenceChunker:
+def late_window(embedder: Embedder) -> int | None:
+    """The window of the late-chunking part of ``embedder``, if it has one."""
+    late = embedder.late if isinstance(embedder, MixedEmbedder) else embedder
+    return late.window if isinstance(late, LateChunkingEncoder) else None
+
+
+def build_chunker(options: IngestOptions, encoder: Embedder) -> TokenChunker | SentenceChunker:
     """A token or sentence chunker; with ``fixed`` embedding its chunks always fit the encoder's input."""
     tokenizer: Tokenizer
     if options.tokenizer == "model":
@@ -56,7 +68,8 @@ def build_chunker(
     else:
         _, _, encoding = options.tokenizer.partition(":")
         tokenizer = TiktokenTokenizer(encoding or "cl100k_base")
-    limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if options.chunking == "fixed" else None
+    embeds_alone = options.chunking == "fixed" or options.late_mix not in (None, 1)
+    limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if embeds_alone else None
     if options.chunker == "sentence":
         if options.boundaries == "words":
             raise ConfigurationError("the sentence chunker needs boundaries elements or sections")

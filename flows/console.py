@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.evaluate import EvalProgress, EvalRow, label
+from flows.evaluate import AXES, EvalProgress, EvalRow, compare_rows, config_key, label
 from pipeline.indexing import Progress as IngestProgress
 from pipeline.indexing import ProgressCallback
 from pipeline.report import RunReport
@@ -106,14 +106,70 @@ def _current(event: IngestProgress) -> str:
     return f"{event.status}: {name}" if name else event.status
 
 
+def print_eval_sets(rows: Sequence[EvalRow], baseline: dict[str, Any] | None, k: int) -> None:
+    """A table per set, then (several sets) each configuration's macro average and its difference
+    from ``baseline`` with a 95% bootstrap interval."""
+    datasets = list(dict.fromkeys(row.dataset for row in rows))
+    for dataset in datasets:
+        print_eval([row for row in rows if row.dataset == dataset], dataset, k)
+    if len(datasets) > 1 or baseline is not None:
+        print_macro(rows, baseline, k)
+
+
+def print_macro(rows: Sequence[EvalRow], baseline: dict[str, Any] | None, k: int) -> None:
+    """Each configuration's macro average over the sets and its interval against ``baseline``."""
+    configs = {config_key(row.config): row for row in rows}
+    comparisons = compare_rows(rows, baseline)
+    level = "passage" if all(row.passage is not None for row in rows) else "doc"
+    sets = len(comparisons[0].datasets) if comparisons else 0
+    table = Table(
+        title=f"macro average over {sets} set{'' if sets == 1 else 's'}, "
+        f"{level} nDCG@{k}; difference from {label(baseline) if baseline else 'no baseline'} "
+        "(points, 95% bootstrap interval)",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("configuration", f"{level} ndcg", f"{level} recall", "difference", "interval", "default"):
+        table.add_column(name, justify="left" if name == "configuration" else "right")
+    for comparison in sorted(comparisons, key=lambda c: -c.macro.get(f"{level}_ndcg@{k}", 0.0)):
+        row = configs[comparison.config]
+        interval = comparison.interval
+        table.add_row(
+            escape(label(row.config)),
+            f"{comparison.macro.get(f'{level}_ndcg@{k}', 0.0):.4f}",
+            f"{comparison.macro.get(f'{level}_recall@{k}', 0.0):.4f}",
+            f"{100 * interval.mean:+.1f}" if interval else "baseline" if baseline else "",
+            f"[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]" if interval else "",
+            "yes" if row.default else "",
+        )
+    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
+    wide.print(table)
+
+
+def eval_json(rows: Sequence[EvalRow], baseline: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every row, then one ``"dataset": "macro"`` row per configuration with its interval."""
+    configs = {config_key(row.config): row for row in rows}
+    macro = [
+        {
+            "dataset": "macro",
+            "datasets": list(comparison.datasets),
+            "default": configs[comparison.config].default,
+            "config": configs[comparison.config].config,
+            "metrics": {name: round(value, 4) for name, value in comparison.macro.items()},
+            "vs_baseline": comparison.interval.to_dict() if comparison.interval else None,
+        }
+        for comparison in compare_rows(rows, baseline)
+    ]
+    return [row.to_dict() for row in rows] + macro
+
+
 def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     """One line per configuration and mode: its axes, mode, passage and document metrics, chunks and
     ingest speed (shared by the modes of a configuration, which is ingested once)."""
     table = Table(
         title=f"retrieval on {dataset}, metrics at {k} (P: passage, D: document)", box=box.SIMPLE_HEAD
     )
-    axes = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap", "mode")
-    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mode"):
+    axes = (*AXES, "mode")
+    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mix", "headers", "mode"):
         table.add_column(name, justify="left" if name.startswith("chunk") or name == "mode" else "right")
     with_passages = any(row.passage is not None for row in rows)
     metrics = [("P", f"ndcg@{k}"), ("P", f"recall@{k}"), ("P", f"mrr@{k}")] if with_passages else []
@@ -123,7 +179,7 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     for name in ("chunks", "seconds", "tokens/s"):
         table.add_column(name, justify="right")
     for row in rows:
-        config = ["" if row.config.get(axis) is None else str(row.config[axis]) for axis in axes]
+        config = [_cell(row.config.get(axis)) for axis in axes]
         scores = [row.passage if level == "P" else row.doc for level, _ in metrics]
         values = [
             f"{(score or {}).get(name, 0.0):.4f}" for score, (_, name) in zip(scores, metrics, strict=True)
@@ -141,6 +197,12 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
                 f"\\[{failure.stage}]: {escape(failure.error)}",
                 soft_wrap=True,
             )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else ""
+    return "" if value is None else str(value)
 
 
 def print_report(report: RunReport, collection: str, store: str) -> None:

@@ -21,22 +21,38 @@ from pydantic import ValidationError
 
 from connectors.bm25_encoder import Bm25Encoder
 from connectors.jsonl_corpus_source import JsonlCorpusSource
-from connectors.late_encoder import LateChunkingEncoder
 from connectors.qdrant_server_store import QdrantServerStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from flows.components import build_chunker, build_embedder, build_encoder, build_parser, build_source
+from flows.components import (
+    build_chunker,
+    build_embedder,
+    build_encoder,
+    build_parser,
+    build_source,
+    late_window,
+)
 from flows.settings import IngestOptions
 from pipeline.errors import ConfigurationError
+from pipeline.evaluation.comparison import Comparison, SetScores, compare
 from pipeline.evaluation.dataset import EvalDataset
 from pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
 from pipeline.indexing import Progress, index_documents
-from pipeline.protocols import Chunker, Parser, Source
+from pipeline.protocols import Parser, Source
 from pipeline.report import DocumentFailure
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, SearchHit, SparseVector
+from pipeline.types import Document, SearchHit, SparseVector
 
-AXES = ("chunking", "chunker", "chunk_size", "chunk_overlap", "late_window", "late_overlap")
-LATE_ONLY = ("late_window", "late_overlap")
+AXES = (
+    "chunking",
+    "chunker",
+    "chunk_size",
+    "chunk_overlap",
+    "late_window",
+    "late_overlap",
+    "late_mix",
+    "headers",
+)
+LATE_ONLY = ("late_window", "late_overlap", "late_mix")
 MODES = ("dense", "sparse", "hybrid")  # by the embedding, by BM25 terms, or both fused by rank (RRF)
 SPARSE_MODES = ("sparse", "hybrid")
 
@@ -58,6 +74,8 @@ class EvalRow:
 
     ``passage`` is ``None`` for sets without answer texts. ``seconds``, ``tokens_per_s``, ``chunks``
     and ``failures`` are those of the configuration's ingest, shared by the rows of its modes.
+    ``per_query`` is the main metric (passage nDCG, else document nDCG) of each query, in the
+    set's order, for intervals; ``default`` marks the configuration ``chunkwise ingest`` uses.
     """
 
     config: dict[str, Any]
@@ -67,9 +85,14 @@ class EvalRow:
     tokens_per_s: float
     chunks: int
     failures: tuple[DocumentFailure, ...] = field(default=())
+    dataset: str = ""
+    per_query: tuple[float, ...] = ()
+    default: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "dataset": self.dataset,
+            "default": self.default,
             "config": self.config,
             "passage": _rounded(self.passage) if self.passage is not None else None,
             "doc": _rounded(self.doc),
@@ -95,7 +118,9 @@ def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> l
     for values in itertools.product(*(axes[name] for name in names)):
         changes = dict(zip(names, values, strict=True))
         if changes.get("chunking", base.chunking) == "fixed":
-            changes.update(late_window=None, late_overlap=0)
+            changes.update(late_window=None, late_overlap=0, late_mix=None)
+        elif changes.get("late_mix", base.late_mix) == 1:
+            changes.update(late_mix=None)  # all late: plain late chunking
         if changes.get("chunker", base.chunker) == "sentence":
             changes.update(chunk_overlap=0)  # sentences overlap by whole sentences (sentence_overlap)
         try:
@@ -137,18 +162,24 @@ def describe(
         config["late_window"] = late_window or options.late_window
     else:
         config.update(dict.fromkeys(LATE_ONLY))
+    config["headers"] = options.headers
     if mode is not None:
         config["mode"] = mode
     return {**config, "model": options.model}
 
 
 def label(config: dict[str, Any]) -> str:
-    """A short name: ``late token 128/16 W256 ω32 hybrid`` (size/overlap; the mode if it has one)."""
+    """A short name: ``late token 128/16 W256 ω32 mix0.5 +H hybrid`` (size/overlap; mix of late and
+    alone vectors; ``+H`` for contextual headers; the mode if it has one)."""
     text = f"{config['chunking']} {config['chunker']} {config['chunk_size']}"
     if config["chunk_overlap"] is not None:
         text += f"/{config['chunk_overlap']}"
     if config["chunking"] == "late":
         text += f" W{config['late_window']} ω{config['late_overlap']}"
+        if config.get("late_mix") is not None:
+            text += f" mix{config['late_mix']:g}"
+    if config.get("headers"):
+        text += " +H"
     if config.get("mode") is not None:
         text += f" {config['mode']}"
     return text
@@ -200,9 +231,9 @@ class Evaluation:
         """Ingest one configuration once, then score it in every mode: one row per mode."""
         embedder = build_embedder(options, self._encoder(options))
         self._queries(options, embedder)  # loads and warms the model before anything is timed
-        window = embedder.window if isinstance(embedder, LateChunkingEncoder) else None
+        window = late_window(embedder)
         tell = self._teller(index, total, label(describe(options, window)))
-        chunker = _RecordingChunker(build_chunker(options, embedder), self.dataset)
+        chunker = build_chunker(options, embedder)
         parser = self._parse_all(options, tell)
         collection = f"chunkwise-eval-{uuid.uuid4().hex[:12]}"
         try:
@@ -218,22 +249,24 @@ class Evaluation:
                 skip_unchanged=False,
                 progress=lambda event: tell("ingest", event),
             )
-            chunker.forget({self.dataset.doc_id(failure.source) for failure in report.errors})
             tell("search", None)
             configs = [describe(options, window, mode) for mode in self.modes]
-            scores = [self._score(options, embedder, collection, chunker.texts, config) for config in configs]
+            scores = [self._score(options, embedder, collection, config) for config in configs]
         finally:
             self.store.drop_collection(collection)
         tokens = self._tokens(options, embedder)
         return [
             EvalRow(
                 config=config,
-                passage=passage,
-                doc=doc,
+                passage=_mean_or_none(passage),
+                doc=mean_metrics(doc),
                 seconds=report.seconds,
                 tokens_per_s=tokens / report.seconds if report.seconds > 0 else 0.0,
                 chunks=report.chunks,
                 failures=tuple(report.errors),
+                dataset=self.dataset.name,
+                per_query=tuple(m[f"ndcg@{self.k}"] for m in (passage or doc)),
+                default=is_default(options, config["mode"]),
             )
             for config, (passage, doc) in zip(configs, scores, strict=True)
         ]
@@ -243,10 +276,9 @@ class Evaluation:
         options: IngestOptions,
         embedder: Any,
         collection: str,
-        chunks_by_doc: dict[str, list[str]],
         config: dict[str, Any],
-    ) -> tuple[dict[str, float] | None, dict[str, float]]:
-        """Mean metrics of the queries searched in ``config["mode"]``: passages (if judged), documents."""
+    ) -> tuple[list[dict[str, float]] | None, list[dict[str, float]]]:
+        """Each query's metrics searched in ``config["mode"]``: passages (if judged), documents."""
         mode = config["mode"]
         absent: list[Any] = [None] * len(self.dataset.queries)
         vectors = absent if mode == "sparse" else self._queries(options, embedder)
@@ -257,10 +289,9 @@ class Evaluation:
             best = self._ranked(self.store.search_documents(collection, vector, self.k, sparse=sparse))
             doc_scores.append(self.scorer.document_metrics(query.id, best))
             if self.scorer.judges_passages:
-                passage_scores.append(self.scorer.passage_metrics(query.id, hits, chunks_by_doc))
+                passage_scores.append(self.scorer.passage_metrics(query.id, hits))
             self._write_run(config, query.id, hits)
-        passage = mean_metrics(passage_scores) if self.scorer.judges_passages else None
-        return passage, mean_metrics(doc_scores)
+        return (passage_scores if self.scorer.judges_passages else None), doc_scores
 
     def _encoder(self, options: IngestOptions) -> SentenceTransformerEncoder:
         if options.model not in self._encoders:
@@ -370,28 +401,62 @@ class _ParseOnce:
         return parsed.document
 
 
-class _RecordingChunker:
-    """Passes chunks through and keeps each document's chunk texts, to count the relevant chunks."""
-
-    def __init__(self, chunker: Chunker, dataset: EvalDataset) -> None:
-        self.chunker = chunker
-        self.dataset = dataset
-        self.texts: dict[str, list[str]] = {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.chunker.config
-
-    def chunk(self, document: Document) -> list[Chunk]:
-        chunks = self.chunker.chunk(document)
-        self.texts[self.dataset.doc_id(document.source)] = [chunk.text for chunk in chunks]
-        return chunks
-
-    def forget(self, doc_ids: set[str]) -> None:
-        """Drop documents that were chunked but never stored (their embedding or writing failed)."""
-        for doc_id in doc_ids:
-            self.texts.pop(doc_id, None)
+def _mean_or_none(per_query: list[dict[str, float]] | None) -> dict[str, float] | None:
+    return mean_metrics(per_query) if per_query is not None else None
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in metrics.items()}
+
+
+QUALITY_FIELDS = (*AXES, "tokenizer", "boundaries", "max_sentences", "sentence_overlap", "sparse")
+
+
+def is_default(options: IngestOptions, mode: str) -> bool:
+    """Whether ``options`` searched in ``mode`` is what ``chunkwise ingest`` and the retriever do by
+    default for ``options.model``."""
+    defaults = IngestOptions(model=options.model)
+    default_mode = "hybrid" if defaults.sparse else "dense"
+    same = all(getattr(options, name) == getattr(defaults, name) for name in QUALITY_FIELDS)
+    return same and mode == default_mode
+
+
+def baseline_options(defaults: IngestOptions) -> IngestOptions:
+    """Fixed chunking with the defaults' chunker: each chunk embedded alone, no headers."""
+    return defaults.model_copy(
+        update={
+            "chunking": "fixed",
+            "late_window": None,
+            "late_overlap": 0,
+            "late_mix": None,
+            "headers": False,
+        }
+    )
+
+
+def pick_baseline(rows: Sequence[EvalRow]) -> dict[str, Any] | None:
+    """The first configuration with fixed chunking, no headers, searched dense: what the others
+    are compared with (``None`` when the grid has none)."""
+    for row in rows:
+        config = row.config
+        if config["chunking"] == "fixed" and not config.get("headers") and config.get("mode") == "dense":
+            return config
+    return None
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A configuration's identity across sets (its axes, mode and model)."""
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def compare_rows(rows: Sequence[EvalRow], baseline: dict[str, Any] | None) -> list[Comparison]:
+    """Macro metrics of each configuration over the sets, and intervals against ``baseline``."""
+    scores = [
+        SetScores(config_key(row.config), row.dataset, _main_metrics(row), row.per_query) for row in rows
+    ]
+    return compare(scores, config_key(baseline) if baseline is not None else None)
+
+
+def _main_metrics(row: EvalRow) -> dict[str, float]:
+    passage = {f"passage_{name}": value for name, value in (row.passage or {}).items()}
+    return {**passage, **{f"doc_{name}": value for name, value in row.doc.items()}}

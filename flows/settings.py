@@ -48,6 +48,8 @@ class IngestOptions(BaseModel):
     trust_remote_code: bool = False
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
+    late_mix: float | None = Field(default=None, ge=0, le=1)
+    headers: bool = False
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
@@ -62,6 +64,8 @@ class IngestOptions(BaseModel):
     def _overlap_below_size(self) -> IngestOptions:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})")
+        if self.late_mix is not None and self.chunking != "late":
+            raise ValueError("late_mix mixes late and chunk-alone vectors: it needs chunking 'late'")
         if not (self.tokenizer in ("tiktoken", "model") or self.tokenizer.startswith("tiktoken:")):
             raise ValueError(
                 f"tokenizer ({self.tokenizer!r}) must be 'tiktoken', 'tiktoken:<encoding>' or 'model'"

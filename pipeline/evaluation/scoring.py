@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.evaluation.dataset import EvalDataset, Judgement
-from pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k, reciprocal_rank_at_k
+from pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k
+from pipeline.evaluation.rank_order import rank_order_metrics
 from pipeline.evaluation.relevance import AnswerMatcher
 
 
@@ -23,14 +24,14 @@ class QueryScorer:
     """Turns the chunks retrieved for each query into passage- and document-level metrics.
 
     Passage level (sets with answers): a chunk is relevant when it comes from a relevant document
-    and holds a run of ``min(10, n)`` consecutive words of the answer. nDCG's ideal ranking counts
-    every relevant chunk the collection holds, so the scorer is told the collection's chunks.
+    and holds a run of ``min(10, n)`` consecutive words of the answer; metrics are taken in the
+    order retrieved, as the sets' reference scorer takes them (:mod:`~pipeline.evaluation.rank_order`).
     Document level: a document's score is its best chunk's score; gains are the qrels' scores.
 
     Example::
 
         scorer = QueryScorer(dataset, k=10)
-        passage = scorer.passage_metrics("q1", hits, chunks_by_doc)   # {"ndcg@10": ..., ...}
+        passage = scorer.passage_metrics("q1", hits)   # {"ndcg@10": ..., "answer_ndcg@10": ...}
         doc = scorer.document_metrics("q1", best_chunk_per_document)
     """
 
@@ -52,33 +53,25 @@ class QueryScorer:
     def is_relevant(self, query_id: str, chunk: RankedChunk) -> bool:
         return self._matchers[query_id].is_relevant(chunk.doc_id, chunk.text)
 
-    def passage_metrics(
-        self, query_id: str, hits: Sequence[RankedChunk], chunks_by_doc: Mapping[str, Sequence[str]]
-    ) -> dict[str, float]:
-        """nDCG, hit rate ("recall") and MRR at k over the retrieved chunks, binary gains."""
+    def passage_metrics(self, query_id: str, hits: Sequence[RankedChunk]) -> dict[str, float]:
+        """nDCG, hit rate ("recall"), MRR and answer nDCG at k of the chunks in the order retrieved.
+
+        Defined as the reference scorer of our evaluation sets defines them (see
+        :mod:`pipeline.evaluation.rank_order`), so the numbers mean the same.
+        """
         matcher = self._matchers[query_id]
-        ranking = [(hit.score, float(matcher.is_relevant(hit.doc_id, hit.text))) for hit in hits]
-        relevant_total = sum(
-            matcher.is_relevant(doc_id, text)
-            for doc_id in {j.doc_id for j in self.dataset.judgements[query_id]}
-            for text in chunks_by_doc.get(doc_id, ())
-        )
-        return self._metrics(ranking, [1.0] * relevant_total, with_mrr=True)
+        matches = [matcher.match(hit.doc_id, hit.text) for hit in hits[: self.k]]
+        return rank_order_metrics(matches, matcher.answers, self.k)
 
     def document_metrics(self, query_id: str, best_chunks: Sequence[RankedChunk]) -> dict[str, float]:
         """nDCG and hit rate at k over documents ranked by their best chunk."""
         gains = _document_gains(self.dataset.judgements[query_id])
         ranking = [(hit.score, gains.get(hit.doc_id, 0.0)) for hit in best_chunks]
-        return self._metrics(ranking, list(gains.values()), with_mrr=False)
+        return self._metrics(ranking, list(gains.values()))
 
-    def _metrics(
-        self, ranking: list[tuple[float, float]], ideal: list[float], *, with_mrr: bool
-    ) -> dict[str, float]:
+    def _metrics(self, ranking: list[tuple[float, float]], ideal: list[float]) -> dict[str, float]:
         k = self.k
-        metrics = {f"ndcg@{k}": ndcg_at_k(ranking, ideal, k), f"recall@{k}": hit_rate_at_k(ranking, k)}
-        if with_mrr:
-            metrics[f"mrr@{k}"] = reciprocal_rank_at_k(ranking, k)
-        return metrics
+        return {f"ndcg@{k}": ndcg_at_k(ranking, ideal, k), f"recall@{k}": hit_rate_at_k(ranking, k)}
 
 
 def mean_metrics(per_query: Iterable[Mapping[str, float]]) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from connectors.unstructured_parser import UnstructuredParser
 from flows.cli import app
+from flows.settings import IngestOptions
 from pipeline.source import SourceItem
 
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
@@ -242,16 +244,56 @@ def test_eval_prints_json_rows_writes_the_run_file_and_the_plot(tmp_path, tiny_s
     )  # fmt: skip
 
     assert result.returncode == 2, result.stderr  # broken.pdf failed; the scores cover the rest
-    rows = json.loads(result.stdout)
-    assert [row["config"]["chunking"] for row in rows] == ["fixed", "late"]
+    output = json.loads(result.stdout)
+    rows = [row for row in output if row["dataset"] != "macro"]
+    assert [(row["config"]["chunking"], row["config"]["mode"]) for row in rows] == [
+        ("fixed", "dense"), ("fixed", "hybrid"), ("late", "dense"), ("late", "hybrid"),
+    ]  # fmt: skip
     for row in rows:
-        assert set(row) == {"config", "passage", "doc", "seconds", "tokens_per_s", "chunks", "failed"}
-        assert set(row["passage"]) == {"ndcg@5", "recall@5", "mrr@5"}
+        assert set(row) == {
+            "dataset", "default", "config", "passage", "doc", "seconds", "tokens_per_s", "chunks", "failed",
+        }  # fmt: skip
+        assert (
+            row["dataset"] == tiny_set.name and row["default"] is False
+        )  # 128-token chunks are not the default
+        assert set(row["passage"]) == {"ndcg@5", "recall@5", "mrr@5", "answer_ndcg@5"}
         assert set(row["doc"]) == {"ndcg@5", "recall@5"}
         assert [Path(failure["source"]).name for failure in row["failed"]] == ["broken.pdf"]
+    macro = [row for row in output if row["dataset"] == "macro"]
+    assert [m["config"] for m in macro] == [row["config"] for row in rows]
+    assert macro[0]["vs_baseline"] is None  # fixed dense: the baseline
+    for m, row in zip(macro[1:], rows[1:], strict=True):
+        difference = row["passage"]["ndcg@5"] - rows[0]["passage"]["ndcg@5"]
+        assert m["vs_baseline"]["mean"] == pytest.approx(difference, abs=1e-3)
+        assert m["vs_baseline"]["low"] <= m["vs_baseline"]["mean"] <= m["vs_baseline"]["high"]
     hits = [json.loads(line) for line in run_file.read_text().splitlines()]
-    assert len(hits) == 2 * 3 * 5  # configurations x queries x k
+    assert len(hits) == 4 * 3 * 5  # configurations x modes x queries x k
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_eval_without_options_scores_the_defaults_against_fixed_chunking_on_every_set(tmp_path, tiny_set):
+    second = tmp_path / "second-set"
+    shutil.copytree(tiny_set, second)
+    (second / "corpus" / "broken.pdf").unlink()
+
+    result = run("eval", str(tiny_set), str(second), "--json")
+
+    assert result.returncode == 2, result.stderr  # broken.pdf of the first set
+    output = json.loads(result.stdout)
+    rows = [row for row in output if row["dataset"] != "macro"]
+    assert {row["dataset"] for row in rows} == {tiny_set.name, "second-set"}
+    defaults = [row for row in rows if row["default"]]
+    assert len(defaults) == 2  # one per set: the ingest defaults, searched in the default mode
+    assert all(row["config"]["mode"] == "hybrid" for row in defaults)
+    assert {row["config"]["chunking"] for row in rows} == {IngestOptions().chunking, "fixed"}
+    macro = {json.dumps(m["config"], sort_keys=True): m for m in output if m["dataset"] == "macro"}
+    assert len(macro) == len(rows) // 2  # every configuration, over both sets
+    [default] = [m for m in macro.values() if m["default"]]
+    assert default["datasets"] == [tiny_set.name, "second-set"]
+    baseline = [m for m in macro.values() if m["vs_baseline"] is None]
+    assert [(b["config"]["chunking"], b["config"]["mode"]) for b in baseline] == [("fixed", "dense")]
+    per_set = [r["passage"]["ndcg@10"] for r in rows if r["default"]]
+    assert default["metrics"]["passage_ndcg@10"] == pytest.approx(sum(per_set) / 2, abs=1e-3)
 
 
 def test_eval_prints_a_table_on_the_terminal(tiny_set):
@@ -259,6 +301,7 @@ def test_eval_prints_a_table_on_the_terminal(tiny_set):
 
     assert result.returncode == 2
     assert "retrieval on" in result.stdout and "fixed" in result.stdout and "P ndcg" in result.stdout
+    assert "macro average over 1 set," in result.stdout and "baseline" in result.stdout
     assert "broken.pdf" in result.stderr
 
 

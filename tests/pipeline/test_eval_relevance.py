@@ -141,3 +141,12 @@ def test_a_chunk_holding_an_answer_matches(answers, data):
         doc_id, answer = data.draw(st.sampled_from(candidates))
         prefix, suffix = data.draw(texts), data.draw(texts)
         assert AnswerMatcher(answers).is_relevant(doc_id, f"{prefix} {answer} {suffix}")
+
+
+def test_match_names_the_answer_a_chunk_holds():
+    matcher = AnswerMatcher({"d1": ["Paris", LONG_ANSWER], "d2": ["Hall of Mirrors"]})
+
+    assert matcher.match("d1", "It happened in Paris.") == 0
+    assert matcher.match("d2", "the hall of mirrors") == 2  # numbered across documents
+    assert matcher.match("d2", "It happened in Paris.") is None
+    assert matcher.answers == 3

@@ -1,4 +1,4 @@
-"""QueryScorer: passage relevance, the ideal ranking from the collection's chunks, document ranking."""
+"""QueryScorer: passage relevance and metrics in rank order (the reference scorer's), document ranking."""
 
 from __future__ import annotations
 
@@ -28,43 +28,47 @@ def dataset() -> EvalDataset:
     )
 
 
-CHUNKS = {
-    "a.html": [f"Intro. {FIRST_TEN}", LAST_EIGHT, f"All of it: {ANSWER}", "Unrelated text."],
-    "b.html": [FIRST_TEN, "Cats sleep all day long, they say."],
-}
-
-
 def test_passage_metrics_by_hand(dataset: EvalDataset) -> None:
     hits = [
         RankedChunk("b.html", FIRST_TEN, 0.9),  # the words, but the wrong document
         RankedChunk("a.html", LAST_EIGHT, 0.8),  # the right document, only 8 words of the answer
         RankedChunk("a.html", f"Intro. {FIRST_TEN}", 0.7),  # relevant, rank 3
+        RankedChunk("a.html", f"All of it: {ANSWER}", 0.6),  # relevant again, the same answer
     ]
 
-    metrics = QueryScorer(dataset, k=10).passage_metrics("q1", hits, CHUNKS)
+    metrics = QueryScorer(dataset, k=10).passage_metrics("q1", hits)
 
-    # Two chunks of a.html are relevant (the 1st and the 3rd); one is retrieved, at rank 3.
-    ideal = 1 + 1 / math.log2(3)
-    assert metrics["ndcg@10"] == pytest.approx((1 / math.log2(4)) / ideal)
+    # Two relevant chunks retrieved (ranks 3 and 4), one answer: the ideal has both at the top.
+    assert metrics["ndcg@10"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
     assert metrics["recall@10"] == 1.0
     assert metrics["mrr@10"] == pytest.approx(1 / 3)
+    assert metrics["answer_ndcg@10"] == pytest.approx(1 / math.log2(4))  # the answer counts once
 
 
 def test_the_cutoff_leaves_out_lower_ranks(dataset: EvalDataset) -> None:
     hits = [RankedChunk("b.html", FIRST_TEN, 0.9), RankedChunk("a.html", ANSWER, 0.5)]
 
-    metrics = QueryScorer(dataset, k=1).passage_metrics("q1", hits, CHUNKS)
+    metrics = QueryScorer(dataset, k=1).passage_metrics("q1", hits)
 
-    assert metrics == {"ndcg@1": 0.0, "recall@1": 0.0, "mrr@1": 0.0}
+    assert metrics == {"ndcg@1": 0.0, "recall@1": 0.0, "mrr@1": 0.0, "answer_ndcg@1": 0.0}
+
+
+def test_equal_scores_keep_the_order_retrieved(dataset: EvalDataset) -> None:
+    relevant, other = RankedChunk("a.html", ANSWER, 0.5), RankedChunk("b.html", "Unrelated.", 0.5)
+    scorer = QueryScorer(dataset)
+
+    assert scorer.passage_metrics("q1", [relevant, other])["ndcg@10"] == 1.0
+    assert scorer.passage_metrics("q1", [other, relevant])["ndcg@10"] == pytest.approx(1 / math.log2(3))
 
 
 def test_no_relevant_chunk_retrieved_scores_zero(dataset: EvalDataset) -> None:
     hits = [RankedChunk("a.html", ANSWER, 0.9)]  # q2's answer is in b.html
 
-    assert QueryScorer(dataset).passage_metrics("q2", hits, CHUNKS) == {
+    assert QueryScorer(dataset).passage_metrics("q2", hits) == {
         "ndcg@10": 0.0,
         "recall@10": 0.0,
         "mrr@10": 0.0,
+        "answer_ndcg@10": 0.0,
     }
 
 
