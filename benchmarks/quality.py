@@ -35,6 +35,7 @@ import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -44,10 +45,11 @@ import numpy as np  # noqa: E402
 
 from connectors.bm25_encoder import Bm25Encoder  # noqa: E402
 from connectors.late_encoder import LateChunkingEncoder  # noqa: E402
+from connectors.model_defaults import defaults_for  # noqa: E402
 from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
 from flows.settings import IngestOptions  # noqa: E402
 from pipeline.embedding import IndependentEmbedder, mix_vectors  # noqa: E402
-from pipeline.evaluation.bootstrap import paired_bootstrap  # noqa: E402
+from pipeline.evaluation.comparison import SetScores, compare  # noqa: E402
 from pipeline.evaluation.dataset import EvalDataset, load_dataset  # noqa: E402
 from pipeline.evaluation.scoring import QueryScorer, RankedChunk  # noqa: E402
 from pipeline.types import Chunk, Document, SparseVector  # noqa: E402
@@ -86,12 +88,12 @@ class Chunking:
 CHUNKINGS = (  # in order of interest: --chunkings N runs the first N
     Chunking("token", 128, 16),
     Chunking("token", 200, 20),
+    Chunking("token", 256, 32),
+    Chunking("token", 200, 20, "sections"),
+    Chunking("sentence", 200, 0),
     Chunking("token", 128, 16, "sections"),
     Chunking("sentence", 128, 0),
-    Chunking("token", 256, 32),
     Chunking("token", 96, 12),
-    Chunking("token", 128, 0),
-    Chunking("sentence", 200, 0),
 )
 VECTORS = ("alone", "alone+H", "late", "late+H")  # embedded once per chunking
 LATE = {"late": (256, 32, False), "late+H": (256, 32, True)}
@@ -221,25 +223,25 @@ def _inverted(chunks: ChunkedSet) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def rrf(rankings: Sequence[Ranking], ids: Sequence[str], weights: Sequence[float] | None = None) -> Ranking:
-    """Weighted reciprocal rank fusion of each ranking's top ``K``: sum of ``w / (60 + rank)``."""
+    """Qdrant's reciprocal rank fusion of each ranking's top ``K``: ``1 / ((rank + 1) / w + 59)``
+    from rank 0 (``1 / (60 + rank)`` unweighted)."""
     weights = weights or [1.0] * len(rankings)
     fused: dict[int, float] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, (_, row) in enumerate(ranking[:K], start=1):
-            fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
+        for rank, (_, row) in enumerate(ranking[:K]):
+            fused[row] = fused.get(row, 0.0) + 1 / ((rank + 1) / weight + RRF_K - 1)
     return sorted(((score, row) for row, score in fused.items()), key=lambda p: (-p[0], ids[p[1]]))[:K]
 
 
 def dbsf(rankings: Sequence[Ranking], ids: Sequence[str]) -> Ranking:
-    """Distribution-based score fusion: each list's scores scaled by its mean +- 3 sd, then summed."""
+    """Qdrant's distribution-based score fusion: each list's scores scaled from mean - 3 sd (0) to
+    mean + 3 sd (1), sample standard deviation, then added (a list of one, or all equal: 0.5)."""
     fused: dict[int, float] = {}
     for ranking in rankings:
         scores = np.array([score for score, _ in ranking[:K]])
-        if not len(scores):
-            continue
-        low, high = scores.mean() - 3 * scores.std(), scores.mean() + 3 * scores.std()
+        spread = 3 * scores.std(ddof=1) if len(scores) > 1 else 0.0
         for score, row in ranking[:K]:
-            normal = 0.5 if high == low else float(np.clip((score - low) / (high - low), 0, 1))
+            normal = 0.5 if spread == 0 else float((score - scores.mean() + spread) / (2 * spread))
             fused[row] = fused.get(row, 0.0) + normal
     return sorted(((score, row) for row, score in fused.items()), key=lambda p: (-p[0], ids[p[1]]))[:K]
 
@@ -315,20 +317,41 @@ def summarize(
     per_set: dict[str, dict[str, dict[str, list[float]]]], baseline: str = BASELINE
 ) -> list[dict[str, Any]]:
     """One row per configuration: per-set and macro means, and the interval against ``baseline``."""
-    sets = sorted(per_set)
-    configs = sorted(set.intersection(*(set(per_set[s]) for s in sets)))
-    rows = []
-    for config in configs:
-        row: dict[str, Any] = {"config": config, "sets": {}, "macro": {}}
-        for metric in METRICS:
-            means = {s: float(np.mean(per_set[s][config][metric])) for s in sets}
-            for s in sets:
-                row["sets"].setdefault(s, {})[metric] = means[s]
-            row["macro"][metric] = float(np.mean(list(means.values())))
-        pairs = {s: (per_set[s][config]["ndcg@10"], per_set[s][baseline]["ndcg@10"]) for s in sets}
-        row["vs_baseline"] = paired_bootstrap(pairs).to_dict()
-        rows.append(row)
+    scores = [
+        SetScores(config, name, {m: float(np.mean(values[m])) for m in METRICS}, values["ndcg@10"])
+        for name in sorted(per_set)
+        for config, values in sorted(per_set[name].items())
+    ]
+    rows = [
+        {
+            "config": row.config,
+            "sets": {name: _means(per_set[name][row.config]) for name in row.datasets},
+            "macro": row.macro,
+            "vs_baseline": (
+                row.interval.to_dict() if row.interval else {"mean": 0.0, "low": 0.0, "high": 0.0}
+            ),
+        }
+        for row in compare(scores, baseline)
+    ]
     return sorted(rows, key=lambda r: -r["macro"]["ndcg@10"])
+
+
+def _means(values: dict[str, list[float]]) -> dict[str, float]:
+    return {metric: float(np.mean(values[metric])) for metric in METRICS}
+
+
+def default_name() -> str:
+    """The name of the configuration ``chunkwise ingest`` and the retriever use by default."""
+    options = IngestOptions()
+    fusion = defaults_for(options.model).fusion
+    chunking = Chunking(options.chunker, options.chunk_size, options.chunk_overlap, options.boundaries)
+    vectors = "alone" if options.chunking == "fixed" else "late"
+    if options.late_mix is not None:
+        vectors = f"mix{options.late_mix}"
+    mode = {"dbsf": "dbsf"}.get(fusion.method, "hybrid")
+    if fusion.method == "rrf" and fusion.sparse_weight != 1.0:
+        mode += f" w{fusion.sparse_weight}"
+    return f"{chunking.name} | {vectors}{'+H' if options.headers else ''} | {mode}"
 
 
 def print_table(rows: list[dict[str, Any]], limit: int | None = None) -> None:
@@ -358,6 +381,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="keep every per-query score here")
     parser.add_argument("--from-json", type=Path, help="print the tables of an earlier run")
     parser.add_argument("--top", type=int, default=40, help="rows to print")
+    parser.add_argument("--only", help="print only the configurations matching this regular expression")
+    parser.add_argument(
+        "--summary", type=Path, help="write the table (means and intervals, no per-query) here"
+    )
     args = parser.parse_args()
     if args.from_json:
         per_set = json.loads(args.from_json.read_text())
@@ -372,7 +399,13 @@ def main() -> None:
             per_set[path.name] = run_set(path, encoder, CHUNKINGS[: args.chunkings])
             if args.json:
                 args.json.write_text(json.dumps(per_set))
-    print_table(summarize(per_set), args.top)
+    rows = summarize(per_set)
+    if args.summary:
+        summary = {"baseline": BASELINE, "default": default_name(), "k": K, "rows": rows}
+        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
+    if args.only:
+        rows = [row for row in rows if re.search(args.only, row["config"])]
+    print_table(rows, args.top)
 
 
 if __name__ == "__main__":

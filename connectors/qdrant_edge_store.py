@@ -40,7 +40,7 @@ from pipeline.errors import (
 from pipeline.fingerprint import Fingerprint
 from pipeline.manifest import StoredDocument
 from pipeline.points import Point
-from pipeline.types import SearchHit, SparseVector
+from pipeline.types import Fusion, SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -264,8 +264,9 @@ class QdrantEdgeStore:
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
-        from qdrant_edge import Fusion, Prefetch, QueryRequest
+        from qdrant_edge import Prefetch, QueryRequest
 
         query_filter = payload_filter(_models(), filters)
         queries = _queries(vector, sparse)
@@ -282,7 +283,7 @@ class QdrantEdgeStore:
             request = QueryRequest(
                 limit=fused_limit(k, len(queries)),
                 prefetches=[Prefetch(limit=prefetch_limit(k), query=q, filter=query_filter) for q in queries],
-                query=Fusion.Rrf(k=RRF_K),
+                query=_fusion(fusion or Fusion()),
                 with_payload=True,
                 with_vector=[DENSE] if with_vectors else False,
                 score_threshold=score_threshold,
@@ -297,13 +298,14 @@ class QdrantEdgeStore:
         filters: Mapping[str, Any] | None = None,
         *,
         sparse: SparseVector | None = None,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
 
         A document ranks where its best chunk ranks in the chunk ranking of the same search.
         """
         return best_chunk_per_document(
-            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse),
+            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion),
             self.count(collection, filters),
             k,
         )
@@ -459,3 +461,13 @@ def _refuse_client_folder(path: Path) -> None:
             f"{path} holds a qdrant-client local store, not an embedded Qdrant Edge store: open it as "
             f"'local:{path}', or move it with `chunkwise copy local:{path} NEW_FOLDER`"
         )
+
+
+def _fusion(fusion: Fusion) -> Any:
+    """Qdrant Edge's fusion query for ``fusion`` (dense first, sparse second)."""
+    from qdrant_edge import Fusion as EdgeFusion
+
+    if fusion.method == "dbsf":
+        return EdgeFusion.Dbsf()
+    weights = [1.0, fusion.sparse_weight] if fusion.sparse_weight != 1.0 else None
+    return EdgeFusion.Rrf(k=RRF_K, weights=weights)

@@ -40,7 +40,7 @@ from pipeline.errors import (
 from pipeline.fingerprint import Fingerprint
 from pipeline.manifest import StoredDocument
 from pipeline.points import Point
-from pipeline.types import SearchHit, SparseVector
+from pipeline.types import Fusion, SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +236,7 @@ class QdrantServerStore:
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid)."""
         from qdrant_client import models
@@ -251,7 +252,7 @@ class QdrantServerStore:
                     models.Prefetch(query=query, using=using, limit=prefetch_limit(k), filter=query_filter)
                     for query, using in queries
                 ],
-                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                "query": _fusion(models, fusion or Fusion()),
             }
         response = self._call(
             lambda: self.client.query_points(
@@ -274,6 +275,7 @@ class QdrantServerStore:
         filters: Mapping[str, Any] | None = None,
         *,
         sparse: SparseVector | None = None,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
 
@@ -286,7 +288,7 @@ class QdrantServerStore:
             # Not grouped by the server: its grouping fuses the rankings again without the documents
             # found so far, which moves the others' ranks. Take each document's first fused chunk.
             return best_chunk_per_document(
-                lambda limit: self.search(collection, vector, limit, filters, sparse=sparse),
+                lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion),
                 self.count(collection, filters),
                 k,
             )
@@ -464,3 +466,11 @@ def _point_struct(point: Point) -> Any:
             indices=list(point.sparse.indices), values=list(point.sparse.values)
         )
     return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
+
+
+def _fusion(models: Any, fusion: Fusion) -> Any:
+    """qdrant-client's fusion query for ``fusion`` (dense first, sparse second)."""
+    if fusion.method == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    weights = [1.0, fusion.sparse_weight] if fusion.sparse_weight != 1.0 else None
+    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))

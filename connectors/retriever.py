@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from connectors.bm25_encoder import Bm25Encoder
 from connectors.filters import resolve_filters
+from connectors.model_defaults import defaults_for
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from connectors.stores import Store, open_store
 from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
@@ -35,10 +36,10 @@ from pipeline.passages import (
     section_run,
 )
 from pipeline.protocols import Encoder, SparseEncoder
-from pipeline.types import SearchHit, SparseVector
+from pipeline.types import Fusion, SearchHit, SparseVector
 
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
-OVERRIDABLE = ("k", "mode", "filter", "score_threshold", "expand", "mmr")
+OVERRIDABLE = ("k", "mode", "fusion", "filter", "score_threshold", "expand", "mmr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,10 @@ class ChunkwiseRetriever(BaseRetriever):
     """Passages of a chunkwise collection for a query, as langchain ``Document`` objects.
 
     ``store`` is an open store or a location (folder, URL, ``local:FOLDER``); ``mode`` is
-    ``dense``, ``sparse`` (BM25 terms) or ``hybrid`` (both, fused by reciprocal rank), by default
-    hybrid when the collection has term weights. ``filter`` maps payload keys to a value or a list
+    ``dense``, ``sparse`` (BM25 terms) or ``hybrid`` (both), by default hybrid when the collection
+    has term weights; ``fusion`` is how hybrid joins the two rankings: ``"rrf"`` (reciprocal
+    rank), ``"rrf:W"`` (BM25 weighted W) or ``"dbsf"`` (by score distribution), by default the
+    one measured best for the collection's model. ``filter`` maps payload keys to a value or a list
     of values (``source`` also takes globs such as ``"*/faq/*.html"``; ``metadata.KEY`` reaches the
     document's metadata). ``expand=N`` widens each hit to its N neighbouring chunks on each side,
     ``expand="section"`` to its whole section; passages that overlap are merged. ``mmr=True``
@@ -74,6 +77,7 @@ class ChunkwiseRetriever(BaseRetriever):
     collection: str
     k: int = Field(default=4, ge=1)
     mode: str | None = None  # checked against MODES with the collection, for a clear error
+    fusion: str | None = None  # "rrf", "rrf:WEIGHT" or "dbsf"; default: the model's measured one
     filter: dict[str, Any] | None = None
     score_threshold: float | None = None
     expand: Expansion = 0
@@ -111,6 +115,9 @@ class ChunkwiseRetriever(BaseRetriever):
         if self.mode is None:
             self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
         _check_mode(self.mode, self.sparse_encoder, self.collection)
+        if self.fusion is None:
+            self.fusion = str(defaults_for(fingerprint.model).fusion)
+        _fusion(self.fusion)
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -137,6 +144,7 @@ class ChunkwiseRetriever(BaseRetriever):
             raise ConfigurationError(f"k ({options['k']!r}) must be a whole number >= 1")
         check_expansion(options["expand"])
         _check_mode(options["mode"], self.sparse_encoder, self.collection)
+        options["fusion"] = _fusion(options["fusion"])
         return options
 
     def _passages(self, query: str, options: dict[str, Any]) -> list[Passage]:
@@ -173,6 +181,7 @@ class ChunkwiseRetriever(BaseRetriever):
             sparse=query.sparse,
             score_threshold=options["score_threshold"],
             with_vectors=mmr,
+            fusion=options["fusion"],
         )
         if not mmr or not hits:
             return hits
@@ -203,7 +212,7 @@ class ChunkwiseRetriever(BaseRetriever):
 def open_retriever(store: Store | str, collection: str, **options: Any) -> ChunkwiseRetriever:
     """A retriever over ``collection`` of ``store`` (an open store or its location).
 
-    ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``filter``,
+    ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``fusion``, ``filter``,
     ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
     ``sparse_encoder``, ``trust_remote_code``.
 
@@ -273,3 +282,13 @@ def _document(passage: Passage, mode: str) -> Document:
         "chunk_ids": passage.chunk_ids,
     }
     return Document(id=hit.id, page_content=passage.text, metadata=metadata)
+
+
+def _fusion(fusion: str | Fusion) -> Fusion:
+    """``fusion`` as a :class:`Fusion`, or a :class:`ConfigurationError` saying what is allowed."""
+    if isinstance(fusion, Fusion):
+        return fusion
+    try:
+        return Fusion.parse(fusion)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error

@@ -14,6 +14,7 @@ import click
 import typer
 from rich.markup import escape
 
+from connectors.model_defaults import defaults_for
 from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.stores import Store
 from flows import console
@@ -43,6 +44,7 @@ from flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
 from pipeline.copying import copy_collection
 from pipeline.errors import ChunkwiseError, ConfigurationError
 from pipeline.indexing import index_documents
+from pipeline.types import Fusion
 
 app = typer.Typer(
     help="Turn documents into a Qdrant collection a RAG application can trust.",
@@ -141,6 +143,13 @@ def query(
             "[default: hybrid if the collection has keyword weights, else dense]."
         ),
     ] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option(
+            help="How hybrid joins its rankings: rrf (reciprocal rank), rrf:W (BM25 weighted W against "
+            "the embedding's 1) or dbsf (scores scaled by their spread) [default: the model's]."
+        ),
+    ] = None,
     filters: Annotated[
         list[str] | None,
         typer.Option(
@@ -176,6 +185,8 @@ def query(
     }
     if mode is not None:
         options["mode"] = mode
+    if fusion is not None:
+        options["fusion"] = fusion
     with build_store(store, settings) as vector_store:
         documents = open_retriever(vector_store, collection, **options).invoke(text)
     if as_json:
@@ -293,6 +304,13 @@ def evaluate(
             "[default: dense and the default mode]"
         ),
     ] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated fusions scored in hybrid mode: rrf, rrf:W (BM25 weighted W), dbsf "
+            "[default: the model's]."
+        ),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option("--store", help="Qdrant folder or URL for temporary collections [default: in memory]."),
@@ -345,6 +363,11 @@ def evaluate(
         modes = check_modes(_values(mode, str, "--mode") or list(dict.fromkeys(["dense", default_mode])))
     except ConfigurationError as error:
         raise ConfigurationError(f"--mode: {error}") from error
+    try:
+        fusions = [Fusion.parse(text) for text in _values(fusion, str, "--fusion")]
+    except ValueError as error:
+        raise ConfigurationError(f"--fusion: {error}") from error
+    fusions = fusions or [defaults_for(defaults.model).fusion]
     labelled = [load_dataset(dataset) for dataset in datasets]
     rows = []
     with contextlib.ExitStack() as stack:
@@ -353,7 +376,13 @@ def evaluate(
         progress = stack.enter_context(console.eval_progress_bar(not as_json))
         for dataset in labelled:
             evaluation = Evaluation(
-                dataset, store=vector_store, k=k, modes=modes, run_file=run_handle, progress=progress
+                dataset,
+                store=vector_store,
+                k=k,
+                modes=modes,
+                fusions=fusions,
+                run_file=run_handle,
+                progress=progress,
             )
             rows.extend(evaluation.run(grid))
     baseline_config = pick_baseline(rows)

@@ -42,22 +42,25 @@ TrustOption = Annotated[
     ),
 ]
 DEFAULTS = IngestOptions()
+MODEL_DECIDES = ("chunking", "chunk_size", "chunk_overlap", "late_mix", "headers")
+MODEL_DEFAULT = "[default: the model's measured default; see the README's table]"
 
 
 def _ingest_option_parameters(
     chunking: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="late: pool chunks from whole-document token vectors; fixed: embed each chunk alone."
+            help="late: pool chunks from whole-document token vectors; fixed: embed each chunk alone. "
+            f"{MODEL_DEFAULT}"
         ),
-    ] = DEFAULTS.chunking,
+    ] = None,
     chunker: Annotated[
         str, typer.Option(help="token: windows of tokens; sentence: whole sentences up to the chunk size.")
     ] = DEFAULTS.chunker,
-    chunk_size: Annotated[int, typer.Option(help="Tokens per chunk at most.")] = DEFAULTS.chunk_size,
+    chunk_size: Annotated[int | None, typer.Option(help=f"Tokens per chunk at most. {MODEL_DEFAULT}")] = None,
     chunk_overlap: Annotated[
-        int, typer.Option(help="token chunker: tokens shared by consecutive chunks.")
-    ] = DEFAULTS.chunk_overlap,
+        int | None, typer.Option(help=f"token chunker: tokens shared by consecutive chunks. {MODEL_DEFAULT}")
+    ] = None,
     max_sentences: MaxSentencesOption = None,
     sentence_overlap: SentenceOverlapOption = DEFAULTS.sentence_overlap,
     tokenizer: Annotated[
@@ -80,16 +83,18 @@ def _ingest_option_parameters(
     late_mix: Annotated[
         float | None,
         typer.Option(
-            help="late: mix in each chunk's vector alone, normalise(A*late + (1-A)*alone), A in [0, 1]."
+            help="late: mix in each chunk's vector alone, normalise(A*late + (1-A)*alone), A in [0, 1]; "
+            f"1: late only. {MODEL_DEFAULT}"
         ),
-    ] = DEFAULTS.late_mix,
+    ] = None,
     headers: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--headers/--no-headers",
-            help="Embed each chunk under its document title and section (stored text unchanged).",
+            help="Embed each chunk under its document title and section (stored text unchanged). "
+            f"{MODEL_DEFAULT}",
         ),
-    ] = DEFAULTS.headers,
+    ] = None,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,
@@ -137,6 +142,9 @@ def with_ingest_options(command: Callable[..., Any]) -> Callable[..., Any]:
         chosen = {name: values.pop(name) for name in names}
         chosen["include"] = tuple(chosen["include"]) if chosen["include"] else DEFAULTS.include
         chosen["exclude"] = tuple(chosen["exclude"] or ())
+        for name in MODEL_DECIDES:  # left out: the model's measured default
+            if chosen[name] is None:
+                del chosen[name]
         return command(**values, options=validated_options(**chosen))
 
     parameters = own + INGEST_PARAMETERS

@@ -168,8 +168,8 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     table = Table(
         title=f"retrieval on {dataset}, metrics at {k} (P: passage, D: document)", box=box.SIMPLE_HEAD
     )
-    axes = (*AXES, "mode")
-    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mix", "headers", "mode"):
+    axes = (*AXES, "mode", "fusion")
+    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mix", "headers", "mode", "fusion"):
         table.add_column(name, justify="left" if name.startswith("chunk") or name == "mode" else "right")
     with_passages = any(row.passage is not None for row in rows)
     metrics = [("P", f"ndcg@{k}"), ("P", f"recall@{k}"), ("P", f"mrr@{k}")] if with_passages else []

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from connectors.bm25_encoder import Bm25Encoder
 from connectors.jsonl_corpus_source import JsonlCorpusSource
+from connectors.model_defaults import defaults_for
 from connectors.qdrant_server_store import QdrantServerStore
 from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from flows.components import (
@@ -40,7 +41,7 @@ from pipeline.indexing import Progress, index_documents
 from pipeline.protocols import Parser, Source
 from pipeline.report import DocumentFailure
 from pipeline.source import SourceItem
-from pipeline.types import Document, SearchHit, SparseVector
+from pipeline.types import Document, Fusion, SearchHit, SparseVector
 
 AXES = (
     "chunking",
@@ -144,11 +145,15 @@ def check_modes(modes: Sequence[str]) -> tuple[str, ...]:
 
 
 def describe(
-    options: IngestOptions, late_window: int | None = None, mode: str | None = None
+    options: IngestOptions,
+    late_window: int | None = None,
+    mode: str | None = None,
+    fusion: Fusion | None = None,
 ) -> dict[str, Any]:
     """The axes of a configuration (the late window resolved to its effective value) and its model.
 
-    With ``mode``, the retrieval mode too (as in every :class:`EvalRow`'s ``config``).
+    With ``mode``, the retrieval mode too (as in every :class:`EvalRow`'s ``config``), and for
+    hybrid search its ``fusion``.
     """
     config: dict[str, Any] = {name: getattr(options, name) for name in AXES}
     sentences = options.chunker == "sentence"
@@ -165,6 +170,7 @@ def describe(
     config["headers"] = options.headers
     if mode is not None:
         config["mode"] = mode
+        config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
     return {**config, "model": options.model}
 
 
@@ -182,6 +188,8 @@ def label(config: dict[str, Any]) -> str:
         text += " +H"
     if config.get("mode") is not None:
         text += f" {config['mode']}"
+    if config.get("fusion") not in (None, "rrf"):
+        text += f" {config['fusion']}"
     return text
 
 
@@ -203,6 +211,7 @@ class Evaluation:
         store: QdrantServerStore | None = None,
         k: int = 10,
         modes: Sequence[str] = ("dense",),
+        fusions: Sequence[Fusion] = (),
         run_file: TextIO | None = None,
         progress: Callable[[EvalProgress], None] | None = None,
     ) -> None:
@@ -211,6 +220,7 @@ class Evaluation:
         self.scorer = QueryScorer(dataset, k)
         self.k = k
         self.modes = check_modes(modes)
+        self.fusions = tuple(dict.fromkeys(fusions or (Fusion(),)))
         self.sparse_encoder = Bm25Encoder() if set(self.modes) & set(SPARSE_MODES) else None
         self.run_file = run_file
         self.progress = progress
@@ -250,7 +260,7 @@ class Evaluation:
                 progress=lambda event: tell("ingest", event),
             )
             tell("search", None)
-            configs = [describe(options, window, mode) for mode in self.modes]
+            configs = [describe(options, window, mode, fusion) for mode, fusion in self._searches()]
             scores = [self._score(options, embedder, collection, config) for config in configs]
         finally:
             self.store.drop_collection(collection)
@@ -266,9 +276,17 @@ class Evaluation:
                 failures=tuple(report.errors),
                 dataset=self.dataset.name,
                 per_query=tuple(m[f"ndcg@{self.k}"] for m in (passage or doc)),
-                default=is_default(options, config["mode"]),
+                default=is_default(options, config["mode"], config["fusion"]),
             )
             for config, (passage, doc) in zip(configs, scores, strict=True)
+        ]
+
+    def _searches(self) -> list[tuple[str, Fusion | None]]:
+        """Each retrieval mode, hybrid once per fusion."""
+        return [
+            (mode, fusion)
+            for mode in self.modes
+            for fusion in (self.fusions if mode == "hybrid" else (None,))
         ]
 
     def _score(
@@ -280,13 +298,16 @@ class Evaluation:
     ) -> tuple[list[dict[str, float]] | None, list[dict[str, float]]]:
         """Each query's metrics searched in ``config["mode"]``: passages (if judged), documents."""
         mode = config["mode"]
+        fusion = Fusion.parse(config["fusion"]) if config.get("fusion") else None
         absent: list[Any] = [None] * len(self.dataset.queries)
         vectors = absent if mode == "sparse" else self._queries(options, embedder)
         terms = absent if mode == "dense" else self._terms()
         passage_scores, doc_scores = [], []
         for query, vector, sparse in zip(self.dataset.queries, vectors, terms, strict=True):
-            hits = self._ranked(self.store.search(collection, vector, self.k, sparse=sparse))
-            best = self._ranked(self.store.search_documents(collection, vector, self.k, sparse=sparse))
+            hits = self._ranked(self.store.search(collection, vector, self.k, sparse=sparse, fusion=fusion))
+            best = self._ranked(
+                self.store.search_documents(collection, vector, self.k, sparse=sparse, fusion=fusion)
+            )
             doc_scores.append(self.scorer.document_metrics(query.id, best))
             if self.scorer.judges_passages:
                 passage_scores.append(self.scorer.passage_metrics(query.id, hits))
@@ -412,13 +433,14 @@ def _rounded(metrics: dict[str, float]) -> dict[str, float]:
 QUALITY_FIELDS = (*AXES, "tokenizer", "boundaries", "max_sentences", "sentence_overlap", "sparse")
 
 
-def is_default(options: IngestOptions, mode: str) -> bool:
-    """Whether ``options`` searched in ``mode`` is what ``chunkwise ingest`` and the retriever do by
-    default for ``options.model``."""
+def is_default(options: IngestOptions, mode: str, fusion: str | None = None) -> bool:
+    """Whether ``options`` searched in ``mode`` (with ``fusion``, for hybrid) is what
+    ``chunkwise ingest`` and the retriever do by default for ``options.model``."""
     defaults = IngestOptions(model=options.model)
     default_mode = "hybrid" if defaults.sparse else "dense"
+    default_fusion = str(defaults_for(options.model).fusion) if default_mode == "hybrid" else None
     same = all(getattr(options, name) == getattr(defaults, name) for name in QUALITY_FIELDS)
-    return same and mode == default_mode
+    return same and mode == default_mode and fusion == default_fusion
 
 
 def baseline_options(defaults: IngestOptions) -> IngestOptions:

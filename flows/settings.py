@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
 from connectors.late_encoder import DEFAULT_LATE_OVERLAP
+from connectors.model_defaults import defaults_for
 from connectors.offline import DEFAULT_MODEL
 
 DEFAULT_STORE = ".chunkwise/qdrant"
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
 class IngestOptions(BaseModel):
     """Everything that decides how documents are chunked and embedded.
 
+    ``chunking``, ``chunk_size``, ``chunk_overlap``, ``headers`` and ``late_mix`` not given take
+    the model's measured defaults (:func:`connectors.model_defaults.defaults_for`).
+
     Example::
 
         IngestOptions(chunk_size=128, chunk_overlap=16, tokenizer="model")
@@ -36,10 +40,10 @@ class IngestOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    chunking: Literal["fixed", "late"] = "late"
+    chunking: Literal["fixed", "late"] = "fixed"
     chunker: Literal["token", "sentence"] = "token"
-    chunk_size: int = Field(default=200, ge=8)
-    chunk_overlap: int = Field(default=20, ge=0)
+    chunk_size: int = Field(default=128, ge=8)
+    chunk_overlap: int = Field(default=16, ge=0)
     max_sentences: int | None = Field(default=None, ge=1)
     sentence_overlap: int = Field(default=0, ge=0)
     tokenizer: str = "tiktoken"
@@ -59,6 +63,17 @@ class IngestOptions(BaseModel):
     skip_unchanged: bool = True
     prune: bool = False
     reindex: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults(cls, values: Any) -> Any:
+        """Fill the options the model's defaults decide and the caller left out."""
+        if not isinstance(values, dict):
+            return values
+        defaults = defaults_for(str(values.get("model") or DEFAULT_MODEL)).options()
+        if values.get("chunking", defaults["chunking"]) != "late":
+            defaults["late_mix"] = None  # a mix of late and alone vectors needs late chunking
+        return {**defaults, **values}
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestOptions:

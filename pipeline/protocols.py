@@ -14,7 +14,7 @@ from pipeline.fingerprint import Fingerprint
 from pipeline.manifest import StoredDocument
 from pipeline.points import Point
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, EncoderSpec, SearchHit, SparseVector
+from pipeline.types import Chunk, Document, EncoderSpec, Fusion, SearchHit, SparseVector
 
 
 @runtime_checkable
@@ -160,10 +160,12 @@ class VectorStore(Protocol):
         sparse: SparseVector | None = None,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused by rank (hybrid).
+        """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused (hybrid).
 
-        ``with_vectors`` brings each hit's dense vector along (``SearchHit.vector``).
+        ``with_vectors`` brings each hit's dense vector along (``SearchHit.vector``); ``fusion``
+        says how hybrid search fuses the two rankings (default: reciprocal rank fusion).
         """
         ...
 
@@ -175,6 +177,7 @@ class VectorStore(Protocol):
         filters: Mapping[str, Any] | None = None,
         *,
         sparse: SparseVector | None = None,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best documents, each as its best chunk, by the same modes as ``search``.
 

@@ -108,3 +108,42 @@ class SearchHit:
     @property
     def text(self) -> str:
         return str(self.payload.get("text", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How hybrid search joins its dense and sparse rankings (each side's top ``k``).
+
+    ``"rrf"``: reciprocal rank fusion, ``sum(w / (60 + rank))``, the sparse side weighted
+    ``sparse_weight`` against the dense side's 1. ``"dbsf"``: distribution-based score fusion, each
+    side's scores scaled by their mean +- 3 standard deviations, then added. Written as text:
+    ``"rrf"``, ``"rrf:0.5"``, ``"dbsf"`` (:meth:`parse`, :meth:`__str__`).
+
+    Example::
+
+        Fusion.parse("rrf:0.5")   # Fusion(method="rrf", sparse_weight=0.5)
+    """
+
+    method: str = "rrf"
+    sparse_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rrf", "dbsf"):
+            raise ValueError(f"unknown fusion {self.method!r}: use rrf, rrf:WEIGHT or dbsf")
+        if not self.sparse_weight > 0:
+            raise ValueError(f"the sparse weight ({self.sparse_weight}) must be > 0")
+        if self.method == "dbsf" and self.sparse_weight != 1.0:
+            raise ValueError("dbsf takes no weight")
+
+    @classmethod
+    def parse(cls, text: str) -> Fusion:
+        method, _, weight = text.strip().lower().partition(":")
+        try:
+            return cls(method, float(weight) if weight else 1.0)
+        except ValueError as error:
+            raise ValueError(f"fusion {text!r}: {error}") from error
+
+    def __str__(self) -> str:
+        if self.method == "rrf" and self.sparse_weight != 1.0:
+            return f"rrf:{self.sparse_weight:g}"
+        return self.method

@@ -7,9 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from connectors.late_encoder import LateChunkingEncoder
+from connectors.late_encoder import LateChunkingEncoder, _HeaderAt
 from connectors.offline import resolve_model
 from pipeline.errors import ConfigurationError, EncoderError
+from pipeline.types import Chunk, Document, Element
 
 BERLIN = (
     "Berlin is the capital and largest city of Germany, both by area and by population. "
@@ -127,3 +128,71 @@ def test_a_model_without_token_embeddings_is_refused(tmp_path):
     SentenceTransformer(modules=[static]).save(str(tmp_path / "static"))
     with pytest.raises(EncoderError, match="late chunking needs a transformer model"):
         LateChunkingEncoder(str(tmp_path / "static")).encode_chunks(BERLIN, [(0, 20)])
+
+
+def _sections_document() -> tuple[Document, list[Chunk]]:
+    """Two sections, each a title and a paragraph; one chunk per paragraph-and-title pair."""
+    parts = [
+        ("Installing", "Title"),
+        ("Run the installer and answer its questions about the disk and the network.", "NarrativeText"),
+        ("Pinning versions", "Title"),
+        ("Hold a package at its version so that upgrades leave it as it is.", "NarrativeText"),
+    ]
+    text, elements, section = "", [], None
+    for content, kind in parts:
+        start = len(text) + (2 if text else 0)
+        text += ("\n\n" if text else "") + content
+        section = content if kind == "Title" else section
+        elements.append(Element(kind, start, len(text), section=section))
+    document = Document("d", "/docs/guide.md", text, "h", tuple(elements), {"filename": "guide.md"})
+    cut = elements[2].start
+    chunks = [
+        Chunk("a", "d", 0, text[:cut], 0, cut, 20, {"section": "Installing"}),
+        Chunk("b", "d", 1, text[cut:], cut, len(text), 20, {"section": "Pinning versions"}),
+    ]
+    return document, chunks
+
+
+def test_late_chunks_read_under_headers_match_a_forward_pass_done_by_hand(encoder):
+    """One window: [CLS] header document [SEP]; header tokens join no chunk, [CLS]/[SEP] join the ends."""
+    import torch
+
+    document, chunks = _sections_document()
+    late = LateChunkingEncoder.from_encoder(encoder, headers=True)
+
+    vectors = late.embed([(document, chunks)])[0]
+
+    tokenizer = late.tokenizer.tokenizer
+    header = tokenizer("Installing", add_special_tokens=False)["input_ids"]  # title = first section
+    body = tokenizer(document.text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = [tokenizer.cls_token_id, *header, *body["input_ids"], tokenizer.sep_token_id]
+    with torch.inference_mode():
+        states = late.base.token_model(input_ids=torch.tensor([ids]))[0][0].numpy()
+    starts = [start for start, _ in body["offset_mapping"]]
+    first = 1 + len(header)
+    expected = []
+    for index, chunk in enumerate(chunks):
+        rows = [first + t for t, start in enumerate(starts) if chunk.start <= start < chunk.end]
+        rows += [0] if index == 0 else [len(ids) - 1]
+        mean = states[rows].mean(axis=0)
+        expected.append(mean / np.linalg.norm(mean))
+    np.testing.assert_allclose(vectors, np.stack(expected), atol=1e-5)
+    assert late.config == {"strategy": "late", "late_window": 256, "late_overlap": 32, "headers": True}
+
+
+def test_each_window_is_read_under_the_header_of_the_chunk_it_starts_in(encoder):
+    document, chunks = _sections_document()
+    late = LateChunkingEncoder.from_encoder(encoder, window=24, overlap=0, headers=True)
+
+    tokens = late._tokenize(document.text, _HeaderAt(document, chunks))
+    decoded = [late.tokenizer.tokenizer.decode(ids) for ids in tokens.headers]
+
+    assert len(tokens.windows) >= 2
+    first_of_second_section = next(
+        k for k, w in enumerate(tokens.windows) if tokens.starts[w.keep_from] >= chunks[1].start
+    )
+    assert set(decoded[:first_of_second_section]) == {"installing"}
+    assert set(decoded[first_of_second_section:]) == {"installing — pinning versions"}
+    plain = LateChunkingEncoder.from_encoder(encoder, window=24, overlap=0).embed([(document, chunks)])[0]
+    headed = late.embed([(document, chunks)])[0]
+    assert not np.allclose(plain, headed)  # the header changes what the chunks are read with

