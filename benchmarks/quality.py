@@ -49,6 +49,7 @@ from connectors.model_defaults import defaults_for  # noqa: E402
 from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
 from flows.settings import IngestOptions  # noqa: E402
 from pipeline.embedding import IndependentEmbedder, mix_vectors  # noqa: E402
+from pipeline.evaluation.bootstrap import Interval  # noqa: E402
 from pipeline.evaluation.comparison import SetScores, compare  # noqa: E402
 from pipeline.evaluation.dataset import EvalDataset, load_dataset  # noqa: E402
 from pipeline.evaluation.scoring import QueryScorer, RankedChunk  # noqa: E402
@@ -322,18 +323,27 @@ def summarize(
         for name in sorted(per_set)
         for config, values in sorted(per_set[name].items())
     ]
+    against_default = {row.config: row.interval for row in compare(scores, default_name())}
     rows = [
         {
             "config": row.config,
             "sets": {name: _means(per_set[name][row.config]) for name in row.datasets},
             "macro": row.macro,
-            "vs_baseline": (
-                row.interval.to_dict() if row.interval else {"mean": 0.0, "low": 0.0, "high": 0.0}
-            ),
+            "vs_baseline": _interval(row.interval),
+            "vs_default": _interval(against_default.get(row.config)),
         }
         for row in compare(scores, baseline)
     ]
     return sorted(rows, key=lambda r: -r["macro"]["ndcg@10"])
+
+
+def _interval(interval: Interval | None) -> dict[str, float]:
+    """An interval as a dict; none (the reference itself) as a zero-width one at 0."""
+    return interval.to_dict() if interval else {"mean": 0.0, "low": 0.0, "high": 0.0}
+
+
+def _points(interval: dict[str, float]) -> str:
+    return f"{100 * interval['mean']:+.1f} [{100 * interval['low']:+.1f}, {100 * interval['high']:+.1f}]"
 
 
 def _means(values: dict[str, list[float]]) -> dict[str, float]:
@@ -357,13 +367,13 @@ def default_name() -> str:
 def print_table(rows: list[dict[str, Any]], limit: int | None = None) -> None:
     sets = list(rows[0]["sets"]) if rows else []
     print(
-        f"| configuration | {' | '.join(sets)} | macro nDCG@10 | macro answer nDCG | vs {BASELINE} (95% CI) |"
+        f"| configuration | {' | '.join(sets)} | macro nDCG@10 | macro answer nDCG "
+        f"| vs {BASELINE} (points, 95% CI) | vs the default {default_name()} |"
     )
-    print("|---" * (len(sets) + 4) + "|")
+    print("|---" * (len(sets) + 5) + "|")
     for row in rows[:limit]:
         cells = " | ".join(f"{row['sets'][s]['ndcg@10']:.3f}" for s in sets)
-        interval = row["vs_baseline"]
-        ci = f"{100 * interval['mean']:+.1f} [{100 * interval['low']:+.1f}, {100 * interval['high']:+.1f}]"
+        ci = f"{_points(row['vs_baseline'])} | {_points(row['vs_default'])}"
         print(
             f"| {row['config']} | {cells} | {row['macro']['ndcg@10']:.3f} | "
             f"{row['macro']['answer_ndcg@10']:.3f} | {ci} |"

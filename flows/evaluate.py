@@ -457,13 +457,13 @@ def baseline_options(defaults: IngestOptions) -> IngestOptions:
 
 
 def pick_baseline(rows: Sequence[EvalRow]) -> dict[str, Any] | None:
-    """The first configuration with fixed chunking, no headers, searched dense: what the others
-    are compared with (``None`` when the grid has none)."""
-    for row in rows:
-        config = row.config
-        if config["chunking"] == "fixed" and not config.get("headers") and config.get("mode") == "dense":
-            return config
-    return None
+    """What the other configurations are compared with: the first one with fixed chunking searched
+    dense, without headers if the grid has one (``None`` when the grid has no fixed chunking)."""
+    fixed = [
+        row.config for row in rows if row.config["chunking"] == "fixed" and row.config.get("mode") == "dense"
+    ]
+    plain = [config for config in fixed if not config.get("headers")]
+    return (plain or fixed or [None])[0]
 
 
 def config_key(config: dict[str, Any]) -> str:

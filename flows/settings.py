@@ -42,8 +42,8 @@ class IngestOptions(BaseModel):
 
     chunking: Literal["fixed", "late"] = "fixed"
     chunker: Literal["token", "sentence"] = "token"
-    chunk_size: int = Field(default=128, ge=8)
-    chunk_overlap: int = Field(default=16, ge=0)
+    chunk_size: int = Field(default=200, ge=8)
+    chunk_overlap: int = Field(default=20, ge=0)
     max_sentences: int | None = Field(default=None, ge=1)
     sentence_overlap: int = Field(default=0, ge=0)
     tokenizer: str = "tiktoken"
@@ -53,7 +53,7 @@ class IngestOptions(BaseModel):
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     late_mix: float | None = Field(default=None, ge=0, le=1)
-    headers: bool = False
+    headers: bool = True
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)

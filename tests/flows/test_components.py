@@ -63,8 +63,44 @@ def test_trust_remote_code_reaches_the_model_loader_only_when_asked():
     trusted = build_embedder(IngestOptions(chunking="late", trust_remote_code=True))
     default = build_embedder(IngestOptions(chunking="fixed"))
 
-    assert trusted.base.trust_remote_code is True
-    assert default.trust_remote_code is False
+    assert base_encoder(trusted).trust_remote_code is True
+    assert base_encoder(default).trust_remote_code is False
+
+
+def base_encoder(embedder):
+    """The sentence-transformers encoder inside an embedder (late chunking's, headers' or itself)."""
+    inner = next(
+        (getattr(embedder, name) for name in ("late", "base", "encoder") if hasattr(embedder, name)), None
+    )
+    return base_encoder(inner) if inner is not None else embedder
+
+
+@pytest.mark.parametrize(
+    ("options", "kind", "config"),
+    [
+        ({"chunking": "fixed", "headers": False}, "SentenceTransformerEncoder", None),
+        (
+            {"chunking": "fixed", "headers": True},
+            "IndependentEmbedder",
+            {"strategy": "fixed", "headers": True},
+        ),
+        (
+            {"chunking": "late", "headers": False},
+            "LateChunkingEncoder",
+            {"strategy": "late", "late_overlap": 32},
+        ),
+        ({"chunking": "late", "headers": True}, "LateChunkingEncoder", {"headers": True}),
+        ({"chunking": "late", "late_mix": 0.5}, "MixedEmbedder", {"late_mix": 0.5, "strategy": "late"}),
+        ({"chunking": "late", "late_mix": 1.0}, "LateChunkingEncoder", {"strategy": "late"}),
+    ],
+)
+def test_the_options_choose_the_embedder(encoder, options, kind, config):
+    embedder = build_embedder(IngestOptions(**options), encoder)
+
+    assert type(embedder).__name__ == kind
+    if config is not None:
+        assert config.items() <= embedder.config.items()
+    assert base_encoder(embedder) is encoder  # one model for every part
 
 
 @pytest.mark.parametrize(
@@ -86,7 +122,7 @@ def test_a_rerun_with_nothing_to_embed_loads_no_model(
             report = index_documents(
                 FileSystemSource([docs]), UnstructuredParser(), chunker, embedder, store, "docs"
             )
-        model_loaded = getattr(embedder, "base", embedder)._model is not None
+        model_loaded = base_encoder(embedder)._model is not None
         return report, model_loaded, pipeline_fingerprint(embedder, chunker)
 
     first, loaded_first, fingerprint = ingest()

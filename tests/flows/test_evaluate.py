@@ -19,6 +19,7 @@ from flows.evaluate import MODES, EvalRow, Evaluation, configuration_grid, descr
 from flows.settings import IngestOptions
 from pipeline.errors import ConfigurationError
 from pipeline.evaluation.dataset import load_dataset
+from pipeline.types import Fusion
 
 TINY_DOCUMENTS = {"git-bisect.txt", "nodejs-path.md", "debian-faq-pkgtools.html"}
 FIXED = IngestOptions(chunking="fixed", chunk_size=128, chunk_overlap=0)
@@ -157,7 +158,7 @@ def test_a_beir_set_is_scored_at_document_level(tmp_path: Path) -> None:
 
 def test_the_grid_combines_values_and_fixed_ignores_late_axes() -> None:
     grid = configuration_grid(
-        IngestOptions(),
+        IngestOptions(headers=False),
         {
             "chunking": ["fixed", "late"],
             "chunk_size": [64, 128],
@@ -178,6 +179,24 @@ def test_the_grid_combines_values_and_fixed_ignores_late_axes() -> None:
     ]
 
 
+def test_the_grid_labels_mixes_headers_and_fusions() -> None:
+    grid = configuration_grid(
+        IngestOptions(chunk_size=128, chunk_overlap=0),
+        {"chunking": ["fixed", "late"], "late_mix": [0.5, 1.0], "headers": [False, True]},
+    )
+
+    labels = [label(describe(options, 256, "hybrid", Fusion("dbsf"))) for options in grid]
+
+    assert labels == [
+        "fixed token 128/0 hybrid dbsf",
+        "fixed token 128/0 +H hybrid dbsf",
+        "late token 128/0 W256 ω32 mix0.5 hybrid dbsf",
+        "late token 128/0 W256 ω32 mix0.5 +H hybrid dbsf",
+        "late token 128/0 W256 ω32 hybrid dbsf",  # a mix of 1 is plain late chunking
+        "late token 128/0 W256 ω32 +H hybrid dbsf",
+    ]
+
+
 def test_the_grid_refuses_impossible_or_unknown_settings() -> None:
     with pytest.raises(ConfigurationError, match="chunk_overlap"):
         configuration_grid(IngestOptions(), {"chunk_size": [16], "chunk_overlap": [16]})
@@ -189,7 +208,7 @@ def test_the_grid_refuses_impossible_or_unknown_settings() -> None:
 
 def test_sentence_configurations_ignore_the_token_overlap_axis() -> None:
     grid = configuration_grid(
-        IngestOptions(chunking="fixed"),
+        IngestOptions(chunking="fixed", headers=False),
         {"chunker": ["token", "sentence"], "chunk_size": [128], "chunk_overlap": [0, 16]},
     )
 
