@@ -6,8 +6,9 @@ Plain Python (numpy only): no model, store, parser or orchestrator is imported h
 from pipeline.chunking.sentence_chunker import SentenceChunker
 from pipeline.chunking.sentences import sentence_spans
 from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from pipeline.context import context_header
 from pipeline.copying import copy_collection
-from pipeline.embedding import ChunkEmbedder, IndependentEmbedder
+from pipeline.embedding import ChunkEmbedder, IndependentEmbedder, MixedEmbedder
 from pipeline.errors import (
     ChunkingError,
     ChunkwiseError,
@@ -39,7 +40,16 @@ from pipeline.protocols import (
 )
 from pipeline.report import DocumentFailure, RunReport
 from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, Element, EmbeddedChunk, EncoderSpec, SearchHit, SparseVector
+from pipeline.types import (
+    Chunk,
+    Document,
+    Element,
+    EmbeddedChunk,
+    EncoderSpec,
+    Fusion,
+    SearchHit,
+    SparseVector,
+)
 
 __all__ = [
     "Chunk",
@@ -60,7 +70,9 @@ __all__ = [
     "EncodingError",
     "Fingerprint",
     "FingerprintMismatchError",
+    "Fusion",
     "IndependentEmbedder",
+    "MixedEmbedder",
     "ParseError",
     "Parser",
     "Point",
@@ -85,6 +97,7 @@ __all__ = [
     "VectorStore",
     "Window",
     "chunk_payload",
+    "context_header",
     "copy_collection",
     "index_documents",
     "pipeline_fingerprint",
