@@ -68,9 +68,11 @@ class IndependentEmbedder:
     def _text(self, document: Document, chunk: Chunk) -> str:
         if not self.headers:
             return chunk.text
-        tokenizer = self.encoder.tokenizer
-        room = self.spec.max_tokens - tokenizer.count(chunk.text) - 1
+        tokenizer, budget = self.encoder.tokenizer, self.spec.max_tokens
+        room = budget - tokenizer.count(chunk.text) - 1
         header = fit_header(context_header(document, chunk), tokenizer, min(HEADER_TOKENS, room))
+        while header and tokenizer.count(join_header(header, chunk.text)) > budget:
+            header = header.rsplit(" ", 1)[0] if " " in header else ""  # the joint took tokens too
         return join_header(header, chunk.text)
 
 

@@ -121,3 +121,22 @@ def test_the_mix_weight_must_lie_between_zero_and_one() -> None:
     alone = IndependentEmbedder(RecordingEncoder())
     with pytest.raises(ConfigurationError, match="between 0 and 1"):
         MixedEmbedder(alone, alone, 1.5)
+
+
+class JointCountingTokenizer(WordTokenizer):
+    """Counts the paragraph break between header and text as two more tokens."""
+
+    def count(self, text: str) -> int:
+        return len(text.split()) + 2 * text.count("\n\n")
+
+
+def test_a_tokenizer_that_counts_the_joint_never_gets_a_text_over_the_limit() -> None:
+    encoder = RecordingEncoder(max_tokens=11)
+    encoder.tokenizer = JointCountingTokenizer()
+    words = chunk(50, len(TEXT), "Pinning versions")  # 6 words; header + joint must fit in 5
+
+    IndependentEmbedder(encoder, headers=True).embed([(document(), [words])])
+
+    [text] = encoder.texts
+    assert encoder.tokenizer.count(text) <= 11 and text.endswith(words.text)
+    assert text.startswith("Installing")
