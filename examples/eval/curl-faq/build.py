@@ -364,7 +364,7 @@ section numbers. Relevance is structural (derived from the document structure), 
   (`*.md`, `*.md.gz`; not `examples/`), sorted by file name, decompressed and named without `.gz`;
   files with fewer than {MIN_DISTRACTOR_WORDS} words are skipped (too short to be more than noise); files are
   added in name order while the whole corpus stays within {MAX_CORPUS_WORDS:,} words. {budget}.
-  Why Markdown only: the project's parser reads `.txt` and `.md`, the brief of this set keeps the FAQ as
+  Why Markdown only: the project's parser reads `.txt` and `.md`; this set keeps the FAQ as
   the only plain-text file, and the Markdown docs are the package's topical documentation (the same
   options, protocols and error messages as the FAQ), i.e. realistic distractors.
   - Skipped as too short: {', '.join(f'`{n}` ({w})' for n, w in st['skipped_small']) or '(none)'}.

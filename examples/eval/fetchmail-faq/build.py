@@ -372,8 +372,7 @@ how a chunker cuts a long page. Relevance is structural (derived from the docume
   (and in Debian's source package `fetchmail` 6.4.37-1), which is where to point for section 3.
 - Built by `build.py` in this directory (deterministic; needs beautifulsoup4 and lxml, plus groff and col
   for the manual page; `dpkg -x` to unpack the .deb):
-  `python build.py fetchmail_6.4.37-1_amd64.deb`. When this set was built, the host's Python had neither beautifulsoup4 nor lxml;
-  they were pip-installed into a scratch virtual environment ({BS4_LXML}), not into the project.
+  `python build.py fetchmail_6.4.37-1_amd64.deb` (built with {BS4_LXML}).
   Content sha256 over corpus + queries + qrels: `{st['content_sha256']}`.
 
 ## Format
