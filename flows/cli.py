@@ -14,7 +14,6 @@ import click
 import typer
 from rich.markup import escape
 
-from connectors.model_defaults import defaults_for
 from connectors.qdrant_edge_store import QdrantEdgeStore
 from connectors.stores import Store
 from flows import console
@@ -367,7 +366,6 @@ def evaluate(
         fusions = [Fusion.parse(text) for text in _values(fusion, str, "--fusion")]
     except ValueError as error:
         raise ConfigurationError(f"--fusion: {error}") from error
-    fusions = fusions or [defaults_for(defaults.model).fusion]
     labelled = [load_dataset(dataset) for dataset in datasets]
     rows = []
     with contextlib.ExitStack() as stack:

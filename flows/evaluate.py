@@ -220,7 +220,7 @@ class Evaluation:
         self.scorer = QueryScorer(dataset, k)
         self.k = k
         self.modes = check_modes(modes)
-        self.fusions = tuple(dict.fromkeys(fusions or (Fusion(),)))
+        self.fusions = tuple(dict.fromkeys(fusions))  # none given: each model's default
         self.sparse_encoder = Bm25Encoder() if set(self.modes) & set(SPARSE_MODES) else None
         self.run_file = run_file
         self.progress = progress
@@ -260,7 +260,8 @@ class Evaluation:
                 progress=lambda event: tell("ingest", event),
             )
             tell("search", None)
-            configs = [describe(options, window, mode, fusion) for mode, fusion in self._searches()]
+            searches = self._searches(options)
+            configs = [describe(options, window, mode, fusion) for mode, fusion in searches]
             scores = [self._score(options, embedder, collection, config) for config in configs]
         finally:
             self.store.drop_collection(collection)
@@ -281,12 +282,11 @@ class Evaluation:
             for config, (passage, doc) in zip(configs, scores, strict=True)
         ]
 
-    def _searches(self) -> list[tuple[str, Fusion | None]]:
-        """Each retrieval mode, hybrid once per fusion."""
+    def _searches(self, options: IngestOptions) -> list[tuple[str, Fusion | None]]:
+        """Each retrieval mode, hybrid once per fusion (by default the model's own)."""
+        fusions = self.fusions or (defaults_for(options.model).fusion,)
         return [
-            (mode, fusion)
-            for mode in self.modes
-            for fusion in (self.fusions if mode == "hybrid" else (None,))
+            (mode, fusion) for mode in self.modes for fusion in (fusions if mode == "hybrid" else (None,))
         ]
 
     def _score(

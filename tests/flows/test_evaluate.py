@@ -25,6 +25,7 @@ TINY_DOCUMENTS = {"git-bisect.txt", "nodejs-path.md", "debian-faq-pkgtools.html"
 FIXED = IngestOptions(chunking="fixed", chunk_size=128, chunk_overlap=0)
 LATE = IngestOptions(chunking="late", chunk_size=128, chunk_overlap=0, late_window=256)
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
+RRF = Fusion("rrf")
 
 
 class CountingStore(QdrantServerStore):
@@ -65,7 +66,9 @@ def evaluated(tiny_set: Path) -> tuple[list[EvalRow], list[dict], CountingStore]
 @pytest.fixture(scope="module")
 def every_mode(tiny_set: Path) -> tuple[list[EvalRow], list[dict], CountingStore]:
     run_file, store = io.StringIO(), CountingStore()
-    evaluation = Evaluation(load_dataset(tiny_set), store=store, k=10, modes=MODES, run_file=run_file)
+    evaluation = Evaluation(
+        load_dataset(tiny_set), store=store, k=10, modes=MODES, fusions=(RRF,), run_file=run_file
+    )
     rows = evaluation.run([FIXED, LATE])
     return rows, run_hits(run_file), store
 
@@ -238,7 +241,10 @@ def test_every_mode_is_scored_on_one_ingest_per_configuration(every_mode) -> Non
     for group in (rows[:3], rows[3:]):
         ingest = {(row.seconds, row.tokens_per_s, row.chunks, row.failures) for row in group}
         assert len(ingest) == 1  # the modes share the configuration's ingest and its timing
-        without_mode = [{key: value for key, value in row.config.items() if key != "mode"} for row in group]
+        without_mode = [
+            {key: value for key, value in row.config.items() if key not in ("mode", "fusion")}
+            for row in group
+        ]
         assert without_mode == [without_mode[0]] * 3
         for row in group:
             assert label(row.config) == f"{label(without_mode[0])} {row.config['mode']}"
@@ -312,7 +318,8 @@ def test_sparse_finds_a_document_by_an_exact_rare_keyword_and_misses_synonyms(ga
     assert not set(bm25.encode_query(GASKET_QUERIES["synonyms"][0]).indices) & words  # the premise
     run_file = io.StringIO()
 
-    rows = Evaluation(load_dataset(gasket_set), k=len(GASKETS), modes=MODES, run_file=run_file).run([FIXED])
+    gaskets = load_dataset(gasket_set)
+    rows = Evaluation(gaskets, k=len(GASKETS), modes=MODES, fusions=(RRF,), run_file=run_file).run([FIXED])
 
     ranked: dict[tuple[str, str], list[str]] = {}
     for hit in run_hits(run_file):
@@ -338,7 +345,12 @@ def test_the_cli_scores_the_modes_asked_for(tiny_set: Path, tmp_path: Path) -> N
     rows = [row for row in json.loads(result.stdout) if row["dataset"] != "macro"]
     assert [row["config"]["mode"] for row in rows] == ["sparse", "hybrid"]
     assert rows[0]["seconds"] == rows[1]["seconds"] and rows[0]["chunks"] == rows[1]["chunks"]
-    assert {**rows[0]["config"], "mode": None} == {**rows[1]["config"], "mode": None}
+    assert {**rows[0]["config"], "mode": None, "fusion": None} == {
+        **rows[1]["config"],
+        "mode": None,
+        "fusion": None,
+    }
+    assert (rows[0]["config"]["fusion"], rows[1]["config"]["fusion"]) == (None, "dbsf")  # MiniLM's default
     hits = [json.loads(line) for line in run_file.read_text().splitlines()]
     assert {hit["config"]["mode"] for hit in hits} == {"sparse", "hybrid"}
     assert all(hit["config"] in [row["config"] for row in rows] for hit in hits)
