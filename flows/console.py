@@ -188,7 +188,9 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
         table.add_row(*config, *values, *speed)
     wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
     wide.print(table)
-    ingests = {repr(sorted({**row.config, "mode": None, "fusion": None}.items())): row for row in rows}  # modes share one
+    ingests = {
+        repr(sorted({**row.config, "mode": None, "fusion": None}.items())): row for row in rows
+    }  # modes share one
     for row in ingests.values():
         name = label({**row.config, "mode": None, "fusion": None})
         for failure in row.failures:
