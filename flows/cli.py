@@ -359,7 +359,9 @@ def evaluate(
         grid = [defaults, baseline]
     default_mode = "hybrid" if defaults.sparse else "dense"
     try:
-        modes = check_modes(_values(mode, str, "--mode") or list(dict.fromkeys(["dense", default_mode])))
+        modes = check_modes(
+            _values(mode, str, "--mode") if mode is not None else list(dict.fromkeys(["dense", default_mode]))
+        )
     except ConfigurationError as error:
         raise ConfigurationError(f"--mode: {error}") from error
     try:
