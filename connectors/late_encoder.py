@@ -214,8 +214,8 @@ class LateChunkingEncoder:
 
     def _header_ids(self, header: str, budget: int) -> list[int]:
         """The token ids of ``header``, cut to ``budget`` tokens."""
-        header = fit_header(header, self.tokenizer, budget)
-        return self.tokenizer.encode(header)[:budget] if header else []
+        header = fit_header(header, lambda text: self.tokenizer.count(text) <= budget)
+        return self.tokenizer.encode(header) if header else []
 
     def _window_ids(self, tokens: _DocumentTokens, k: int) -> list[int]:
         prefix, suffix = self._special_wrapping()

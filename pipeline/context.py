@@ -13,9 +13,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from pipeline.protocols import Tokenizer
 from pipeline.types import Chunk, Document
 
 HEADER_TOKENS = 32  # the most model tokens a header may take
@@ -49,11 +49,14 @@ def join_header(header: str, text: str) -> str:
     return f"{header}\n\n{text}" if header else text
 
 
-def fit_header(header: str, tokenizer: Tokenizer, budget: int = HEADER_TOKENS) -> str:
-    """``header`` cut between words to at most ``budget`` tokens of ``tokenizer``."""
-    if tokenizer.count(header) <= budget:
-        return header
+def fit_header(header: str, fits: Callable[[str], bool]) -> str:
+    """``header`` cut between words, from its end, until ``fits`` accepts it (``""`` if nothing does).
+
+    Example::
+
+        fit_header(header, lambda h: tokenizer.count(h) <= 32)
+    """
     words = header.split()
-    while words and tokenizer.count(" ".join(words)) > budget:
+    while words and not fits(" ".join(words)):
         words.pop()
     return " ".join(words)

@@ -68,12 +68,13 @@ class IndependentEmbedder:
     def _text(self, document: Document, chunk: Chunk) -> str:
         if not self.headers:
             return chunk.text
-        tokenizer, budget = self.encoder.tokenizer, self.spec.max_tokens
-        room = budget - tokenizer.count(chunk.text) - 1
-        header = fit_header(context_header(document, chunk), tokenizer, min(HEADER_TOKENS, room))
-        while header and tokenizer.count(join_header(header, chunk.text)) > budget:
-            header = header.rsplit(" ", 1)[0] if " " in header else ""  # the joint took tokens too
-        return join_header(header, chunk.text)
+        count, budget = self.encoder.tokenizer.count, self.spec.max_tokens
+        room = min(HEADER_TOKENS, budget - count(chunk.text) - 1)  # one token spare for the joint
+
+        def fits(header: str) -> bool:  # and the joint may take more: the joined text must fit too
+            return count(header) <= room and count(join_header(header, chunk.text)) <= budget
+
+        return join_header(fit_header(context_header(document, chunk), fits), chunk.text)
 
 
 def split_by_document(vectors: np.ndarray, batch: Sequence[DocumentChunks]) -> list[np.ndarray]:
