@@ -117,7 +117,7 @@ class ChunkwiseRetriever(BaseRetriever):
         _check_mode(self.mode, self.sparse_encoder, self.collection)
         if self.fusion is None:
             self.fusion = str(defaults_for(fingerprint.model).fusion)
-        _fusion(self.fusion)
+        Fusion.parse(self.fusion)  # a bad fusion is refused when the retriever is made
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -144,7 +144,7 @@ class ChunkwiseRetriever(BaseRetriever):
             raise ConfigurationError(f"k ({options['k']!r}) must be a whole number >= 1")
         check_expansion(options["expand"])
         _check_mode(options["mode"], self.sparse_encoder, self.collection)
-        options["fusion"] = _fusion(options["fusion"])
+        options["fusion"] = Fusion.parse(options["fusion"])
         return options
 
     def _passages(self, query: str, options: dict[str, Any]) -> list[Passage]:
@@ -282,13 +282,3 @@ def _document(passage: Passage, mode: str) -> Document:
         "chunk_ids": passage.chunk_ids,
     }
     return Document(id=hit.id, page_content=passage.text, metadata=metadata)
-
-
-def _fusion(fusion: str | Fusion) -> Fusion:
-    """``fusion`` as a :class:`Fusion`, or a :class:`ConfigurationError` saying what is allowed."""
-    if isinstance(fusion, Fusion):
-        return fusion
-    try:
-        return Fusion.parse(fusion)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from error

@@ -54,6 +54,7 @@ AXES = (
     "headers",
 )
 LATE_ONLY = ("late_window", "late_overlap", "late_mix")
+FIXED = {"chunking": "fixed", "late_window": None, "late_overlap": 0, "late_mix": None}  # late axes unset
 MODES = ("dense", "sparse", "hybrid")  # by the embedding, by BM25 terms, or both fused by rank (RRF)
 SPARSE_MODES = ("sparse", "hybrid")
 
@@ -119,7 +120,7 @@ def configuration_grid(base: IngestOptions, axes: dict[str, Sequence[Any]]) -> l
     for values in itertools.product(*(axes[name] for name in names)):
         changes = dict(zip(names, values, strict=True))
         if changes.get("chunking", base.chunking) == "fixed":
-            changes.update(late_window=None, late_overlap=0, late_mix=None)
+            changes.update(FIXED)
         elif changes.get("late_mix", base.late_mix) == 1:
             changes.update(late_mix=None)  # all late: plain late chunking
         if changes.get("chunker", base.chunker) == "sentence":
@@ -167,7 +168,6 @@ def describe(
         config["late_window"] = late_window or options.late_window
     else:
         config.update(dict.fromkeys(LATE_ONLY))
-    config["headers"] = options.headers
     if mode is not None:
         config["mode"] = mode
         config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
@@ -262,7 +262,10 @@ class Evaluation:
             tell("search", None)
             searches = self._searches(options)
             configs = [describe(options, window, mode, fusion) for mode, fusion in searches]
-            scores = [self._score(options, embedder, collection, config) for config in configs]
+            scores = [
+                self._score(options, embedder, collection, config, fusion)
+                for config, (_, fusion) in zip(configs, searches, strict=True)
+            ]
         finally:
             self.store.drop_collection(collection)
         tokens = self._tokens(options, embedder)
@@ -295,10 +298,11 @@ class Evaluation:
         embedder: Any,
         collection: str,
         config: dict[str, Any],
+        fusion: Fusion | None,
     ) -> tuple[list[dict[str, float]] | None, list[dict[str, float]]]:
-        """Each query's metrics searched in ``config["mode"]``: passages (if judged), documents."""
+        """Each query's metrics searched in ``config["mode"]`` (hybrid fused by ``fusion``):
+        passages (if judged), documents."""
         mode = config["mode"]
-        fusion = Fusion.parse(config["fusion"]) if config.get("fusion") else None
         absent: list[Any] = [None] * len(self.dataset.queries)
         vectors = absent if mode == "sparse" else self._queries(options, embedder)
         terms = absent if mode == "dense" else self._terms()
@@ -445,15 +449,7 @@ def is_default(options: IngestOptions, mode: str, fusion: str | None = None) -> 
 
 def baseline_options(defaults: IngestOptions) -> IngestOptions:
     """Fixed chunking with the defaults' chunker: each chunk embedded alone, no headers."""
-    return defaults.model_copy(
-        update={
-            "chunking": "fixed",
-            "late_window": None,
-            "late_overlap": 0,
-            "late_mix": None,
-            "headers": False,
-        }
-    )
+    return defaults.model_copy(update={**FIXED, "headers": False})
 
 
 def pick_baseline(rows: Sequence[EvalRow]) -> dict[str, Any] | None:

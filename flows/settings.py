@@ -15,6 +15,7 @@ from connectors.offline import DEFAULT_MODEL
 DEFAULT_STORE = ".chunkwise/qdrant"
 DEFAULT_COLLECTION = "chunkwise"
 DEFAULT_BATCH_DOCUMENTS = 32  # documents per task of the ingest flow
+_DEFAULT_MODEL_ROW = defaults_for(DEFAULT_MODEL)  # the fields' own defaults; any other model's fill in
 
 
 class Settings(BaseSettings):
@@ -40,10 +41,10 @@ class IngestOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    chunking: Literal["fixed", "late"] = "fixed"
+    chunking: Literal["fixed", "late"] = _DEFAULT_MODEL_ROW.chunking
     chunker: Literal["token", "sentence"] = "token"
-    chunk_size: int = Field(default=200, ge=8)
-    chunk_overlap: int = Field(default=20, ge=0)
+    chunk_size: int = Field(default=_DEFAULT_MODEL_ROW.chunk_size, ge=8)
+    chunk_overlap: int = Field(default=_DEFAULT_MODEL_ROW.chunk_overlap, ge=0)
     max_sentences: int | None = Field(default=None, ge=1)
     sentence_overlap: int = Field(default=0, ge=0)
     tokenizer: str = "tiktoken"
@@ -52,8 +53,8 @@ class IngestOptions(BaseModel):
     trust_remote_code: bool = False
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
-    late_mix: float | None = Field(default=None, ge=0, le=1)
-    headers: bool = True
+    late_mix: float | None = Field(default=_DEFAULT_MODEL_ROW.late_mix, ge=0, le=1)
+    headers: bool = _DEFAULT_MODEL_ROW.headers
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)

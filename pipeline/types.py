@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import ConfigurationError
+
 
 @dataclass(frozen=True, slots=True)
 class Element:
@@ -129,19 +131,23 @@ class Fusion:
 
     def __post_init__(self) -> None:
         if self.method not in ("rrf", "dbsf"):
-            raise ValueError(f"unknown fusion {self.method!r}: use rrf, rrf:WEIGHT or dbsf")
+            raise ConfigurationError(f"unknown fusion {self.method!r}: use rrf, rrf:WEIGHT or dbsf")
         if not self.sparse_weight > 0:
-            raise ValueError(f"the sparse weight ({self.sparse_weight}) must be > 0")
+            raise ConfigurationError(f"the sparse weight ({self.sparse_weight}) must be > 0")
         if self.method == "dbsf" and self.sparse_weight != 1.0:
-            raise ValueError("dbsf takes no weight")
+            raise ConfigurationError("dbsf takes no weight")
 
     @classmethod
-    def parse(cls, text: str) -> Fusion:
+    def parse(cls, text: str | Fusion) -> Fusion:
+        """``text`` read as a fusion (a :class:`Fusion` as it is); a :class:`ConfigurationError`
+        (a ``ValueError``) says what is allowed."""
+        if isinstance(text, Fusion):
+            return text
         method, _, weight = text.strip().lower().partition(":")
         try:
             return cls(method, float(weight) if weight else 1.0)
         except ValueError as error:
-            raise ValueError(f"fusion {text!r}: {error}") from error
+            raise ConfigurationError(f"fusion {text!r}: {error}") from error
 
     def __str__(self) -> str:
         if self.method == "rrf" and self.sparse_weight != 1.0:
