@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench install clean prefect-server
+.PHONY: demo test lint typecheck check wheel install clean prefect-server
 
 demo: $(STAMP)  ## ingest examples/data into the embedded store and answer a question
 	$(BIN)/chunkwise ingest examples/data --store .chunkwise/demo --collection demo
@@ -22,19 +22,27 @@ prefect-server: $(STAMP)  ## a Prefect server (API and UI) on http://127.0.0.1:4
 	mkdir -p .chunkwise/prefect
 	PREFECT_HOME=$(CURDIR)/.chunkwise/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff: lint and format
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+typecheck: $(STAMP)  ## mypy over the package (chunkwise ships py.typed), read through links laid out as installed
+	rm -rf build/typed && mkdir -p build/typed/chunkwise
+	ln -s $(CURDIR)/chunkwise/*.py $(CURDIR)/chunkwise/py.typed $(CURDIR)/pipeline $(CURDIR)/connectors $(CURDIR)/flows build/typed/chunkwise/
+	$(BIN)/mypy
+
+check: lint typecheck test  ## what CI runs
+
+wheel: $(STAMP)  ## build dist/chunkwise-*.whl
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+
 install: $(STAMP)
 
-$(STAMP): Makefile pyproject.toml constraints.txt offline/en_core_web_sm/pyproject.toml
+$(STAMP): Makefile pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]" ./offline/en_core_web_sm
-	# PDF partitioning imports unstructured-inference; its layout models (and torchvision) are not needed.
-	$(BIN)/pip install --quiet --no-deps "unstructured-inference>=1.0"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .chunkwise
+	rm -rf $(VENV) .chunkwise dist build

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.prefect_server import PrefectServer
+from chunkwise.flows.prefect_server import PrefectServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -40,7 +40,7 @@ WORK = ROOT / "benchmarks" / ".work" / "flow"
 
 FLOW_SCRIPT = """
 import json, sys
-from flows.ingest import ingest_flow
+from chunkwise.flows.ingest import ingest_flow
 state = ingest_flow([sys.argv[1]], store=sys.argv[2], collection="bench", return_state=True)
 print(json.dumps(state.result().to_dict()))
 """

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -43,13 +43,13 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from connectors.filesystem_source import DEFAULT_INCLUDE  # noqa: E402
-from connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder  # noqa: E402
-from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
-from flows.settings import IngestOptions  # noqa: E402
-from pipeline.indexing import index_documents  # noqa: E402
-from pipeline.source import SourceItem  # noqa: E402
+from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE  # noqa: E402
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder  # noqa: E402
+from chunkwise.flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
+from chunkwise.flows.settings import IngestOptions  # noqa: E402
+from chunkwise.pipeline.indexing import index_documents  # noqa: E402
+from chunkwise.pipeline.source import SourceItem  # noqa: E402
 
 SAMPLE_CORPUS = ROOT / "examples" / "data"
 GET_CORPUS = ROOT / "benchmarks" / "get_corpus.sh"

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -35,10 +35,10 @@ import json  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-from connectors import LateChunkingEncoder, SentenceTransformerEncoder  # noqa: E402
-from flows.components import build_chunker, build_parser, build_source  # noqa: E402
-from flows.settings import IngestOptions  # noqa: E402
-from pipeline.late_chunking import plan_windows  # noqa: E402
+from chunkwise.connectors import LateChunkingEncoder, SentenceTransformerEncoder  # noqa: E402
+from chunkwise.flows.components import build_chunker, build_parser, build_source  # noqa: E402
+from chunkwise.flows.settings import IngestOptions  # noqa: E402
+from chunkwise.pipeline.late_chunking import plan_windows  # noqa: E402
 
 LATE_SETTINGS = [(512, 0), (256, 0), (256, 32), (512, 64)]
 

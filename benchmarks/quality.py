@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -43,17 +43,17 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from connectors.bm25_encoder import Bm25Encoder  # noqa: E402
-from connectors.late_encoder import LateChunkingEncoder  # noqa: E402
-from connectors.model_defaults import defaults_for  # noqa: E402
-from flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
-from flows.settings import IngestOptions  # noqa: E402
-from pipeline.embedding import IndependentEmbedder, mix_vectors  # noqa: E402
-from pipeline.evaluation.bootstrap import Interval  # noqa: E402
-from pipeline.evaluation.comparison import SetScores, compare  # noqa: E402
-from pipeline.evaluation.dataset import EvalDataset, load_dataset  # noqa: E402
-from pipeline.evaluation.scoring import QueryScorer, RankedChunk  # noqa: E402
-from pipeline.types import Chunk, Document, SparseVector  # noqa: E402
+from chunkwise.connectors.bm25_encoder import Bm25Encoder  # noqa: E402
+from chunkwise.connectors.late_encoder import LateChunkingEncoder  # noqa: E402
+from chunkwise.connectors.model_defaults import defaults_for  # noqa: E402
+from chunkwise.flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
+from chunkwise.flows.settings import IngestOptions  # noqa: E402
+from chunkwise.pipeline.embedding import IndependentEmbedder, mix_vectors  # noqa: E402
+from chunkwise.pipeline.evaluation.bootstrap import Interval  # noqa: E402
+from chunkwise.pipeline.evaluation.comparison import SetScores, compare  # noqa: E402
+from chunkwise.pipeline.evaluation.dataset import EvalDataset, load_dataset  # noqa: E402
+from chunkwise.pipeline.evaluation.scoring import QueryScorer, RankedChunk  # noqa: E402
+from chunkwise.pipeline.types import Chunk, Document, SparseVector  # noqa: E402
 
 K = 10
 RRF_K = 60  # Qdrant's default, as the stores use it

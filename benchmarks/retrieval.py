@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -28,9 +28,9 @@ import json  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from flows.evaluate import EvalProgress, Evaluation, configuration_grid  # noqa: E402
-from flows.settings import IngestOptions  # noqa: E402
-from pipeline.evaluation.dataset import load_dataset  # noqa: E402
+from chunkwise.flows.evaluate import EvalProgress, Evaluation, configuration_grid  # noqa: E402
+from chunkwise.flows.settings import IngestOptions  # noqa: E402
+from chunkwise.pipeline.evaluation.dataset import load_dataset  # noqa: E402
 
 GRID = {
     "chunking": ["fixed", "late"],

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -44,17 +44,17 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from connectors.bm25_encoder import Bm25Encoder  # noqa: E402
-from connectors.filesystem_source import FileSystemSource  # noqa: E402
-from connectors.qdrant_edge_store import QdrantEdgeStore  # noqa: E402
-from connectors.retriever import open_retriever  # noqa: E402
-from connectors.tokenizers import TiktokenTokenizer  # noqa: E402
-from connectors.unstructured_parser import UnstructuredParser  # noqa: E402
-from pipeline.chunking.token_chunker import TokenChunker  # noqa: E402
-from pipeline.fingerprint import Fingerprint  # noqa: E402
-from pipeline.ids import chunk_id, content_hash, document_id  # noqa: E402
-from pipeline.points import Point, chunk_payload  # noqa: E402
-from pipeline.types import Chunk, Document, SparseVector  # noqa: E402
+from chunkwise.connectors.bm25_encoder import Bm25Encoder  # noqa: E402
+from chunkwise.connectors.filesystem_source import FileSystemSource  # noqa: E402
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore  # noqa: E402
+from chunkwise.connectors.retriever import open_retriever  # noqa: E402
+from chunkwise.connectors.tokenizers import TiktokenTokenizer  # noqa: E402
+from chunkwise.connectors.unstructured_parser import UnstructuredParser  # noqa: E402
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker  # noqa: E402
+from chunkwise.pipeline.fingerprint import Fingerprint  # noqa: E402
+from chunkwise.pipeline.ids import chunk_id, content_hash, document_id  # noqa: E402
+from chunkwise.pipeline.points import Point, chunk_payload  # noqa: E402
+from chunkwise.pipeline.types import Chunk, Document, SparseVector  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "eval" / "debian-faq"
 COLLECTION = "bench"

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries  # noqa: E402
 
 quiet_libraries()
 
@@ -60,13 +60,13 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from connectors.qdrant_edge_store import QdrantEdgeStore  # noqa: E402
-from connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
-from connectors.stores import Store  # noqa: E402
-from pipeline.fingerprint import Fingerprint  # noqa: E402
-from pipeline.ids import chunk_id, document_id  # noqa: E402
-from pipeline.points import Point, chunk_payload  # noqa: E402
-from pipeline.types import Chunk, Document, SparseVector  # noqa: E402
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore  # noqa: E402
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
+from chunkwise.connectors.stores import Store  # noqa: E402
+from chunkwise.pipeline.fingerprint import Fingerprint  # noqa: E402
+from chunkwise.pipeline.ids import chunk_id, document_id  # noqa: E402
+from chunkwise.pipeline.points import Point, chunk_payload  # noqa: E402
+from chunkwise.pipeline.types import Chunk, Document, SparseVector  # noqa: E402
 
 BACKENDS = {"edge": "qdrant-edge", "local": "qdrant-client-local"}
 DEFAULT_BACKEND = "edge"

@@ -7,22 +7,22 @@ the answer chain, built on langchain-core, load it when first named (``connector
 
 from typing import Any
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.filesystem_source import DEFAULT_INCLUDE, FileSystemSource
-from connectors.jsonl_corpus_source import JsonlCorpusSource
-from connectors.late_encoder import LateChunkingEncoder
-from connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.qdrant_server_store import QdrantServerStore
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.stores import open_store
-from connectors.tokenizers import HuggingFaceTokenizer, TiktokenTokenizer
-from connectors.unstructured_parser import UnstructuredParser
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE, FileSystemSource
+from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
+from chunkwise.connectors.late_encoder import LateChunkingEncoder
+from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.stores import open_store
+from chunkwise.connectors.tokenizers import HuggingFaceTokenizer, TiktokenTokenizer
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
 
 _LANGCHAIN_NAMES = {
-    "ChunkwiseRetriever": "connectors.retriever",
-    "open_retriever": "connectors.retriever",
-    "rag_chain": "connectors.rag",
+    "ChunkwiseRetriever": "chunkwise.connectors.retriever",
+    "open_retriever": "chunkwise.connectors.retriever",
+    "rag_chain": "chunkwise.connectors.rag",
 }
 
 
@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LANGCHAIN_NAMES[name]), name)
-    raise AttributeError(f"module 'connectors' has no attribute {name!r}")
+    raise AttributeError(f"module 'chunkwise.connectors' has no attribute {name!r}")
 
 
 __all__ = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.qdrant_common import sparse_vector
-from pipeline.errors import ConfigurationError
-from pipeline.types import SparseVector
+from chunkwise.connectors.qdrant_common import sparse_vector
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.types import SparseVector
 
 MODEL = "qdrant-bm25"
 

@@ -9,8 +9,8 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from pipeline.errors import ConfigurationError, SourceError
-from pipeline.source import SourceItem
+from chunkwise.pipeline.errors import ConfigurationError, SourceError
+from chunkwise.pipeline.source import SourceItem
 
 logger = logging.getLogger(__name__)
 

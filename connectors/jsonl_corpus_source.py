@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import ConfigurationError, SourceError
-from pipeline.source import SourceItem
+from chunkwise.pipeline.errors import ConfigurationError, SourceError
+from chunkwise.pipeline.source import SourceItem
 
 
 class JsonlCorpusSource:

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from connectors.offline import DEFAULT_MODEL
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.tokenizers import HuggingFaceTokenizer
-from pipeline.context import HEADER_TOKENS, context_header, document_title, fit_header
-from pipeline.errors import ConfigurationError, EncoderError
-from pipeline.late_chunking import SpanPooler, Window, plan_windows
-from pipeline.types import Chunk, Document, EncoderSpec
+from chunkwise.connectors.offline import DEFAULT_MODEL
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.tokenizers import HuggingFaceTokenizer
+from chunkwise.pipeline.context import HEADER_TOKENS, context_header, document_title, fit_header
+from chunkwise.pipeline.errors import ConfigurationError, EncoderError
+from chunkwise.pipeline.late_chunking import SpanPooler, Window, plan_windows
+from chunkwise.pipeline.types import Chunk, Document, EncoderSpec
 
 logger = logging.getLogger(__name__)
 

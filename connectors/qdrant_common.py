@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ConfigurationError, FingerprintMismatchError
-from pipeline.fingerprint import Fingerprint
-from pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
-from pipeline.points import Point
-from pipeline.types import SearchHit, SparseVector
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.types import SearchHit, SparseVector
 
 DENSE = "dense"
 SPARSE = "sparse"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.qdrant_common import (
+from chunkwise.connectors.qdrant_common import (
     DENSE,
     INDEXED_FIELDS,
     METADATA_KEY,
@@ -32,15 +32,15 @@ from connectors.qdrant_common import (
     read_manifest,
     search_hit,
 )
-from pipeline.errors import (
+from chunkwise.pipeline.errors import (
     ConfigurationError,
     StoreError,
     StoreInUseError,
 )
-from pipeline.fingerprint import Fingerprint
-from pipeline.manifest import StoredDocument
-from pipeline.points import Point
-from pipeline.types import Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.manifest import StoredDocument
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -10,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from connectors.qdrant_common import (
+from chunkwise.connectors.qdrant_common import (
     DENSE,
     INDEXED_FIELDS,
     METADATA_KEY,
@@ -31,16 +32,16 @@ from connectors.qdrant_common import (
     request_size,
     search_hit,
 )
-from pipeline.errors import (
+from chunkwise.pipeline.errors import (
     ConfigurationError,
     StoreError,
     StoreInUseError,
     StoreUnavailableError,
 )
-from pipeline.fingerprint import Fingerprint
-from pipeline.manifest import StoredDocument
-from pipeline.points import Point
-from pipeline.types import Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.manifest import StoredDocument
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -329,7 +330,8 @@ class QdrantServerStore:
         offset = None
         while True:
             records, offset = self._call(
-                lambda offset=offset: self.client.scroll(
+                functools.partial(
+                    self.client.scroll,
                     collection,
                     limit=self.scroll_page,
                     offset=offset,
@@ -367,8 +369,12 @@ class QdrantServerStore:
         if self.is_server:
             for field in INDEXED_FIELDS:
                 self._call(
-                    lambda field=field: self.client.create_payload_index(
-                        collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    functools.partial(
+                        self.client.create_payload_index,
+                        collection,
+                        field,
+                        models.PayloadSchemaType.KEYWORD,
+                        wait=True,
                     )
                 )
         logger.info("created collection %s for %s", collection, fingerprint.model)
@@ -419,7 +425,7 @@ def _is_transient(error: BaseException) -> bool:
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
     if isinstance(error, UnexpectedResponse):
-        return error.status_code == 429 or error.status_code >= 500
+        return error.status_code == 429 or (error.status_code or 0) >= 500
     return isinstance(error, ResponseHandlingException | TimeoutError | ConnectionError)
 
 

@@ -53,7 +53,7 @@ def rag_chain(
         result = chain.invoke("How do I pin a package version?")
         print(result["answer"]); print([d.metadata["source"] for d in result["sources"]])
     """
-    answer = (
+    answer: Runnable[Any, str] = (
         RunnableLambda(
             lambda inputs: {"sources": numbered_sources(inputs["sources"]), "question": inputs["question"]}
         )

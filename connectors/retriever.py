@@ -17,15 +17,15 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.filters import resolve_filters
-from connectors.model_defaults import defaults_for
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.stores import Store, open_store
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
-from pipeline.fingerprint import Fingerprint
-from pipeline.mmr import mmr_order
-from pipeline.passages import (
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.filters import resolve_filters
+from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.stores import Store, open_store
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.mmr import mmr_order
+from chunkwise.pipeline.passages import (
     SECTION,
     Expansion,
     Passage,
@@ -35,8 +35,8 @@ from pipeline.passages import (
     neighbour_indices,
     section_run,
 )
-from pipeline.protocols import Encoder, SparseEncoder
-from pipeline.types import Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.protocols import Encoder, SparseEncoder
+from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
 OVERRIDABLE = ("k", "mode", "fusion", "filter", "score_threshold", "expand", "mmr")
@@ -183,7 +183,7 @@ class ChunkwiseRetriever(BaseRetriever):
             with_vectors=mmr,
             fusion=options["fusion"],
         )
-        if not mmr or not hits:
+        if not mmr or not hits or query.dense is None:  # mmr always embeds the query
             return hits
         order = mmr_order(query.dense, np.stack([hit.vector for hit in hits]), k, self.diversity)
         return [hits[index] for index in order]

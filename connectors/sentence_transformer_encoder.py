@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from connectors.model_description import ModelDescription, ModelDescriptionCache
-from connectors.offline import DEFAULT_MODEL, resolve_model
-from connectors.tokenizers import HuggingFaceTokenizer
-from pipeline.errors import ConfigurationError, EncoderError, EncodingError
-from pipeline.types import EncoderSpec
+from chunkwise.connectors.model_description import ModelDescription, ModelDescriptionCache
+from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model
+from chunkwise.connectors.tokenizers import HuggingFaceTokenizer
+from chunkwise.pipeline.errors import ConfigurationError, EncoderError, EncodingError
+from chunkwise.pipeline.types import EncoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SentenceTransformerEncoder:
         if self._description is None:  # so the model is not loaded: loading describes it
             self._description = self.description_cache.get(self._path, self._cache_options)
             if self._description is None:
-                self._load_and_describe()
+                self._description = self._load_and_describe()
         return self._description
 
     @property
@@ -151,7 +151,7 @@ class SentenceTransformerEncoder:
     def _cache_options(self) -> dict[str, Any]:
         return {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
 
-    def _load_and_describe(self) -> None:
+    def _load_and_describe(self) -> ModelDescription:
         """Load the model, describe it, remember the description, and check the one used so far."""
         model = self._load()
         loaded = _describe(model, self.model_name)
@@ -162,6 +162,7 @@ class SentenceTransformerEncoder:
                 f"{self.model_name} loaded as {loaded}, not as its remembered description said "
                 f"({remembered}); the description is corrected now: run again"
             )
+        return loaded
 
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 
 LOCAL_PREFIX = "local:"
 
@@ -16,7 +17,8 @@ def open_store(location: str, *, api_key: str | None = None, **options: Any) -> 
     """The store at ``location``.
 
     - a folder: the embedded Qdrant Edge store (the default, one process at a time);
-    - ``http://`` or ``https://`` URL: a Qdrant server or cluster (``api_key`` for Qdrant Cloud);
+    - ``http://`` or ``https://`` URL: a Qdrant server or cluster (``api_key`` for Qdrant Cloud,
+      by default the ``QDRANT_API_KEY`` environment variable);
     - ``:memory:`` or ``local:FOLDER``: qdrant-client's local mode (tests and small trials).
 
     ``options`` go to the store's constructor.
@@ -27,6 +29,7 @@ def open_store(location: str, *, api_key: str | None = None, **options: Any) -> 
             print(store.collections())
     """
     if location.startswith(("http://", "https://")):
+        api_key = api_key if api_key is not None else os.environ.get("QDRANT_API_KEY") or None
         return QdrantServerStore(location, api_key=api_key, **options)
     if location == ":memory:":
         return QdrantServerStore(location, **options)

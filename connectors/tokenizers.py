@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.offline import resolve_model, seed_tiktoken_cache
-from pipeline.errors import ConfigurationError
+from chunkwise.connectors.offline import resolve_model, seed_tiktoken_cache
+from chunkwise.pipeline.errors import ConfigurationError
 
 
 class TiktokenTokenizer:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from connectors.offline import quiet_telemetry
-from pipeline.errors import ConfigurationError, ParseError
-from pipeline.source import SourceItem
-from pipeline.types import Document, Element
+from chunkwise.connectors.offline import quiet_telemetry, use_shipped_spacy_model
+from chunkwise.pipeline.errors import ConfigurationError, ParseError
+from chunkwise.pipeline.source import SourceItem
+from chunkwise.pipeline.types import Document, Element
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,15 @@ _PARTITIONERS = {
     ".html": "unstructured.partition.html:partition_html",
     ".htm": "unstructured.partition.html:partition_html",
     ".xhtml": "unstructured.partition.html:partition_html",
-    ".pdf": "unstructured.partition.pdf:partition_pdf",
+    ".pdf": "chunkwise.connectors.pdf_text:partition_pdf_text",  # the text layer ("fast")
     ".docx": "unstructured.partition.docx:partition_docx",
 }
+
+
+# Strategies other than "fast" run layout or OCR models: unstructured's own PDF partitioner, which
+# needs unstructured-inference (the pdf-layout extra) and, for hi_res, a model from the Hugging Face hub.
+_LAYOUT_PDF = "unstructured.partition.pdf:partition_pdf"
+_AUTO = "unstructured.partition.auto:partition"  # other extensions: unstructured detects the format
 
 
 class UnstructuredParser:
@@ -40,7 +47,8 @@ class UnstructuredParser:
     The document text is the elements' texts joined by blank lines; each
     :class:`~pipeline.types.Element` records its exact span in that text, its kind
     (``Title``, ``NarrativeText``, ``ListItem``, ...), page number and section title.
-    PDFs use the ``fast`` strategy (the text layer) unless ``pdf_strategy`` says otherwise.
+    PDFs use the ``fast`` strategy (the text layer, read by :mod:`chunkwise.connectors.pdf_text`)
+    unless ``pdf_strategy`` says otherwise.
 
     Example::
 
@@ -65,7 +73,8 @@ class UnstructuredParser:
     @property
     def settings(self) -> str:
         skipped = ",".join(sorted(self.skipped_kinds))
-        return f"unstructured;pdf={self.pdf_strategy};languages={','.join(self.languages)};skip={skipped}"
+        pdf = "text-layer" if self.pdf_strategy == "fast" else self.pdf_strategy
+        return f"unstructured;pdf={pdf};languages={','.join(self.languages)};skip={skipped}"
 
     def parse(self, item: SourceItem, data: bytes) -> Document:
         if not data:
@@ -85,7 +94,9 @@ class UnstructuredParser:
 
     def _partition(self, item: SourceItem, data: bytes) -> list[Any]:
         quiet_telemetry()
-        partition = _partitioner(item.extension)
+        use_shipped_spacy_model()
+        layout = item.extension == ".pdf" and self.pdf_strategy != "fast"
+        partition = _partitioner(_LAYOUT_PDF if layout else _PARTITIONERS.get(item.extension, _AUTO))
         options: dict[str, Any] = {"file": io.BytesIO(data), "metadata_filename": item.name}
         if item.extension in _TEXT_FORMATS and _is_utf8(data):
             # Valid UTF-8 is read as such: unstructured would otherwise guess an encoding, and a
@@ -131,14 +142,14 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _partitioner(extension: str) -> Callable[..., Any]:
-    target = _PARTITIONERS.get(extension, "unstructured.partition.auto:partition")
+def _partitioner(target: str) -> Callable[..., Any]:
     module_name, function_name = target.split(":")
     try:
-        module = __import__(module_name, fromlist=[function_name])
+        module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ParseError(f"{extension} files need an extra package: {error}") from error
-    return getattr(module, function_name)
+        hint = " (pip install 'chunkwise[pdf-layout]')" if target == _LAYOUT_PDF else ""
+        raise ParseError(f"this needs a package that is not installed{hint}: {error}") from error
+    return getattr(module, function_name)  # type: ignore[no-any-return]
 
 
 def _why_no_text(item: SourceItem, data: bytes) -> str:

@@ -20,8 +20,8 @@ import argparse
 
 from langchain_core.language_models import BaseChatModel, FakeListChatModel
 
-from connectors.rag import rag_chain
-from connectors.retriever import open_retriever
+from chunkwise.connectors.rag import rag_chain
+from chunkwise.connectors.retriever import open_retriever
 
 
 def chat_model(question: str) -> BaseChatModel:

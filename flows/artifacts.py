@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from pipeline.report import RunReport
+from chunkwise.pipeline.report import RunReport
 
 MAX_LISTED_FAILURES = 200
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
-import os
 import sys
 from typing import Annotated, Any
 
@@ -14,10 +12,8 @@ import click
 import typer
 from rich.markup import escape
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.stores import Store
-from flows import console
-from flows.cli_options import (
+from chunkwise.flows import api, console
+from chunkwise.flows.cli_options import (
     DEFAULTS,
     CollectionOption,
     JsonOption,
@@ -26,24 +22,14 @@ from flows.cli_options import (
     SentenceOverlapOption,
     StoreOption,
     TrustOption,
-    validated_options,
     with_ingest_options,
 )
-from flows.components import (
-    build_chunker,
-    build_embedder,
-    build_parser,
-    build_source,
-    build_sparse_encoder,
-    build_store,
-)
-from flows.environment import quiet_libraries
-from flows.query_options import parse_expansion, parse_filters
-from flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
-from pipeline.copying import copy_collection
-from pipeline.errors import ChunkwiseError, ConfigurationError
-from pipeline.indexing import index_documents
-from pipeline.types import Fusion
+from chunkwise.flows.environment import quiet_libraries
+from chunkwise.flows.evaluate import check_modes
+from chunkwise.flows.query_options import parse_expansion, parse_filters
+from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
+from chunkwise.pipeline.errors import ChunkwiseError, ConfigurationError
+from chunkwise.pipeline.types import Fusion
 
 app = typer.Typer(
     help="Turn documents into a Qdrant collection a RAG application can trust.",
@@ -51,6 +37,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from chunkwise import __version__
+
+        typer.echo(f"chunkwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _common(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Turn documents into a Qdrant collection a RAG application can trust."""
 
 
 @app.command()
@@ -66,31 +70,12 @@ def ingest(
 
     Exit 0: all indexed; 2: some failed (the rest is indexed); 1: fatal error.
     """
-    settings = Settings()
-    collection = collection or settings.collection
-    encoder = build_embedder(options)
-    with build_store(store, settings) as vector_store:
-        with console.progress_bar(not as_json) as progress:
-            report = index_documents(
-                build_source(paths, options),
-                build_parser(options),
-                build_chunker(options, encoder),
-                encoder,
-                vector_store,
-                collection,
-                sparse_encoder=build_sparse_encoder(options),
-                batch_chunks=options.batch_chunks,
-                skip_unchanged=options.skip_unchanged,
-                prune=options.prune,
-                reindex=options.reindex,
-                progress=progress,
-            )
-        if report.indexed or report.deleted:
-            _optimize(vector_store, collection, quiet=as_json)
+    report = api.ingest(paths, store=store, collection=collection, options=options, progress=not as_json)
     if as_json:
         _print_json(report.to_dict())
     else:
-        console.print_report(report, collection, vector_store.location)
+        settings = Settings()
+        console.print_report(report, collection or settings.collection, _location(store, settings))
     raise typer.Exit(report.exit_code)
 
 
@@ -117,16 +102,16 @@ def serve(
     Each run indexes new and changed documents (add --prune to delete those removed). Needs a
     Prefect server: PREFECT_API_URL, or one on 127.0.0.1:4200 (`make prefect-server`).
     """
-    from flows.serving import serve_ingest, serve_parameters, use_local_prefect_home
-
-    use_local_prefect_home()
-    missing = [path for path in paths if not os.path.exists(path)]
-    if missing:
-        raise ConfigurationError(f"{', '.join(missing)} does not exist")
-    settings = Settings()
-    collection = collection or settings.collection
-    parameters = serve_parameters(paths, store or settings.store, collection, options, batch_documents)
-    serve_ingest(name or collection, parameters, cron=cron, interval=interval)
+    api.serve(
+        paths,
+        cron=cron,
+        interval=interval,
+        name=name,
+        batch_documents=batch_documents,
+        store=store,
+        collection=collection,
+        options=options,
+    )
 
 
 @app.command()
@@ -170,12 +155,7 @@ def query(
     as_json: JsonOption = False,
 ) -> None:
     """Print the passages that best answer TEXT, embedded with the collection's own model."""
-    from connectors.retriever import open_retriever
-
-    settings = Settings()
-    collection = collection or settings.collection
     options: dict[str, Any] = {
-        "k": k,
         "filter": parse_filters(filters or []),
         "expand": parse_expansion(expand),
         "score_threshold": threshold,
@@ -186,8 +166,7 @@ def query(
         options["mode"] = mode
     if fusion is not None:
         options["fusion"] = fusion
-    with build_store(store, settings) as vector_store:
-        documents = open_retriever(vector_store, collection, **options).invoke(text)
+    documents = api.query(text, store=store, collection=collection, k=k, **options)
     if as_json:
         _print_json([{"text": document.page_content, **document.metadata} for document in documents])
     else:
@@ -201,19 +180,7 @@ def info(
     as_json: JsonOption = False,
 ) -> None:
     """Show a collection's size and the pipeline fingerprint it was built with."""
-    settings = Settings()
-    collection = collection or settings.collection
-    with build_store(store, settings) as vector_store:
-        fingerprint = vector_store.fingerprint(collection)
-        if fingerprint is None:
-            raise ChunkwiseError(f"collection {collection!r} does not exist in {vector_store.location}")
-        details = {
-            "store": vector_store.location,
-            "collection": collection,
-            "points": vector_store.count(collection),
-            "documents": vector_store.document_count(collection),
-            "fingerprint": fingerprint.to_dict(),
-        }
+    details = api.info(store, collection).to_dict()
     if as_json:
         _print_json(details)
     else:
@@ -237,24 +204,18 @@ def copy(
 
     Moves an embedded collection to a Qdrant server: `chunkwise copy .chunkwise/qdrant http://HOST:6333`.
     """
-    settings = Settings()
-    collection = collection or settings.collection
-    with build_store(source, settings) as source_store, build_store(target, settings) as target_store:
-        with console.copy_progress_bar(not as_json) as progress:
-            copied = copy_collection(
-                source_store,
-                target_store,
-                collection,
-                target_collection=to_collection,
-                replace=replace,
-                progress=progress,
-            )
-        if copied:
-            _optimize(target_store, to_collection or collection, quiet=as_json)
+    copied = api.copy(
+        source,
+        target,
+        collection=collection,
+        to_collection=to_collection,
+        replace=replace,
+        progress=not as_json,
+    )
     summary = {
         "source": source,
         "target": target,
-        "collection": to_collection or collection,
+        "collection": to_collection or collection or Settings().collection,
         "points": copied,
     }
     if as_json:
@@ -328,18 +289,6 @@ def evaluate(
 
     Exit 0: done; 2: some documents failed to ingest (scores cover the rest); 1: fatal error.
     """
-    from flows.eval_plot import plot_rows
-    from flows.evaluate import Evaluation, baseline_options, check_modes, configuration_grid, pick_baseline
-    from pipeline.evaluation.dataset import load_dataset
-
-    defaults = validated_options(
-        tokenizer=tokenizer,
-        boundaries=boundaries,
-        model=model,
-        trust_remote_code=trust_remote_code,
-        max_sentences=max_sentences,
-        sentence_overlap=sentence_overlap,
-    )
     axes = {
         "chunking": _values(chunking, str, "--chunking"),
         "chunker": _values(chunker, str, "--chunker"),
@@ -350,50 +299,37 @@ def evaluate(
         "late_mix": _values(late_mix, float, "--late-mix"),
         "headers": [_switch(value, "--headers") for value in _values(headers, str, "--headers")],
     }
-    baseline = baseline_options(defaults)
-    if any(axes.values()):
-        grid = configuration_grid(
-            defaults, {"chunking": ["fixed", "late"], **{a: v for a, v in axes.items() if v}}
-        )
-    else:
-        grid = [defaults, baseline]
-    default_mode = "hybrid" if defaults.sparse else "dense"
     try:
-        modes = check_modes(
-            _values(mode, str, "--mode") if mode is not None else list(dict.fromkeys(["dense", default_mode]))
-        )
+        modes = check_modes(_values(mode, str, "--mode")) if mode is not None else None
     except ConfigurationError as error:
         raise ConfigurationError(f"--mode: {error}") from error
     try:
         fusions = [Fusion.parse(text) for text in _values(fusion, str, "--fusion")]
     except ValueError as error:
         raise ConfigurationError(f"--fusion: {error}") from error
-    labelled = [load_dataset(dataset) for dataset in datasets]
-    rows = []
-    with contextlib.ExitStack() as stack:
-        vector_store = stack.enter_context(build_store(store)) if store else None
-        run_handle = stack.enter_context(open(run_file, "w", encoding="utf-8")) if run_file else None
-        progress = stack.enter_context(console.eval_progress_bar(not as_json))
-        for dataset in labelled:
-            evaluation = Evaluation(
-                dataset,
-                store=vector_store,
-                k=k,
-                modes=modes,
-                fusions=fusions,
-                run_file=run_handle,
-                progress=progress,
-            )
-            rows.extend(evaluation.run(grid))
-    baseline_config = pick_baseline(rows)
+    result = api.evaluate(
+        datasets,
+        k=k,
+        modes=modes,
+        fusions=fusions,
+        store=store,
+        run_file=run_file,
+        progress=not as_json,
+        tokenizer=tokenizer,
+        boundaries=boundaries,
+        model=model,
+        trust_remote_code=trust_remote_code,
+        max_sentences=max_sentences,
+        sentence_overlap=sentence_overlap,
+        **{axis: values for axis, values in axes.items() if values},
+    )
     if plot:
-        names = ", ".join(dataset.name for dataset in labelled)
-        plot_rows(rows, plot, k, title=f"{names}: retrieval at {k}")
+        result.plot(plot)
     if as_json:
-        _print_json(console.eval_json(rows, baseline_config))
+        _print_json(result.to_dicts())
     else:
-        console.print_eval_sets(rows, baseline_config, k)
-    raise typer.Exit(2 if any(row.failures for row in rows) else 0)
+        console.print_eval_sets(result.rows, result.baseline, k)
+    raise typer.Exit(2 if result.failed else 0)
 
 
 def _switch(value: str, option: str) -> bool:
@@ -413,11 +349,8 @@ def _switch(value: str, option: str) -> bool:
     return words[value.lower()]
 
 
-def _optimize(store: Store, collection: str, *, quiet: bool) -> None:
-    """Let the embedded store build its index now, with a spinner, rather than silently at close."""
-    if isinstance(store, QdrantEdgeStore):
-        with console.status(not quiet, f"Optimizing {collection} (a large first write builds its index)"):
-            store.optimize(collection)
+def _location(store: str | None, settings: Settings) -> str:
+    return store or settings.store
 
 
 def _values(text: str | None, kind: type, option: str) -> list[Any]:

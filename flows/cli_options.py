@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions
-from pipeline.errors import ConfigurationError
+from chunkwise.flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError
 
 StoreOption = Annotated[
     str | None,

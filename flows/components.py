@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.filesystem_source import FileSystemSource
-from connectors.late_encoder import LateChunkingEncoder
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.stores import Store, open_store
-from connectors.tokenizers import TiktokenTokenizer
-from connectors.unstructured_parser import UnstructuredParser
-from flows.settings import IngestOptions, Settings
-from pipeline.chunking.sentence_chunker import SentenceChunker
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.embedding import IndependentEmbedder, MixedEmbedder, as_embedder
-from pipeline.errors import ConfigurationError
-from pipeline.protocols import Tokenizer
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.late_encoder import LateChunkingEncoder
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.stores import Store, open_store
+from chunkwise.connectors.tokenizers import TiktokenTokenizer
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.flows.settings import IngestOptions, Settings
+from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.embedding import IndependentEmbedder, MixedEmbedder, as_embedder
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.protocols import Tokenizer
 
 
 def build_source(paths: list[str], options: IngestOptions) -> FileSystemSource:

@@ -13,10 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.evaluate import AXES, EvalProgress, EvalRow, compare_rows, config_key, label
-from pipeline.indexing import Progress as IngestProgress
-from pipeline.indexing import ProgressCallback
-from pipeline.report import RunReport
+from chunkwise.flows.evaluate import AXES, EvalProgress, EvalRow, compare_rows, config_key, label
+from chunkwise.pipeline.indexing import Progress as IngestProgress
+from chunkwise.pipeline.indexing import ProgressCallback
+from chunkwise.pipeline.report import RunReport
 
 err_console = Console(stderr=True)
 out_console = Console()

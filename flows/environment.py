@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from connectors.offline import quiet_telemetry
+from chunkwise.connectors.offline import quiet_telemetry
 
 _DEFAULTS = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows.evaluate import EvalRow, label
+from chunkwise.flows.evaluate import EvalRow, label
 
 
 def plot_rows(rows: Sequence[EvalRow], path: str | Path, k: int, title: str = "") -> Path:

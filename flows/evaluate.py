@@ -19,12 +19,13 @@ from typing import Any, TextIO
 import numpy as np
 from pydantic import ValidationError
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.jsonl_corpus_source import JsonlCorpusSource
-from connectors.model_defaults import defaults_for
-from connectors.qdrant_server_store import QdrantServerStore
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from flows.components import (
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
+from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.stores import Store
+from chunkwise.flows.components import (
     build_chunker,
     build_embedder,
     build_encoder,
@@ -32,16 +33,16 @@ from flows.components import (
     build_source,
     late_window,
 )
-from flows.settings import IngestOptions
-from pipeline.errors import ConfigurationError
-from pipeline.evaluation.comparison import Comparison, SetScores, compare
-from pipeline.evaluation.dataset import EvalDataset
-from pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
-from pipeline.indexing import Progress, index_documents
-from pipeline.protocols import Parser, Source
-from pipeline.report import DocumentFailure
-from pipeline.source import SourceItem
-from pipeline.types import Document, Fusion, SearchHit, SparseVector
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.evaluation.comparison import Comparison, SetScores, compare
+from chunkwise.pipeline.evaluation.dataset import EvalDataset
+from chunkwise.pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
+from chunkwise.pipeline.indexing import Progress, index_documents
+from chunkwise.pipeline.protocols import Parser, Source
+from chunkwise.pipeline.report import DocumentFailure
+from chunkwise.pipeline.source import SourceItem
+from chunkwise.pipeline.types import Document, Fusion, SearchHit, SparseVector
 
 AXES = (
     "chunking",
@@ -208,7 +209,7 @@ class Evaluation:
         self,
         dataset: EvalDataset,
         *,
-        store: QdrantServerStore | None = None,
+        store: Store | None = None,
         k: int = 10,
         modes: Sequence[str] = ("dense",),
         fusions: Sequence[Fusion] = (),
@@ -459,7 +460,8 @@ def pick_baseline(rows: Sequence[EvalRow]) -> dict[str, Any] | None:
         row.config for row in rows if row.config["chunking"] == "fixed" and row.config.get("mode") == "dense"
     ]
     plain = [config for config in fixed if not config.get("headers")]
-    return (plain or fixed or [None])[0]
+    candidates = plain or fixed
+    return candidates[0] if candidates else None
 
 
 def config_key(config: dict[str, Any]) -> str:

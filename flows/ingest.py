@@ -22,17 +22,17 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from flows.artifacts import artifact_key, report_markdown
-from flows.components import build_source
-from flows.environment import quiet_libraries
-from flows.resources import absolute_location, pipeline_parts, shared_store
-from flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
-from pipeline.batching import Batch, plan_batches
-from pipeline.errors import ChunkwiseError, FingerprintMismatchError, StoreError, StoreInUseError
-from pipeline.ids import document_id
-from pipeline.indexing import index_items, open_collection, settle_unlisted
-from pipeline.report import RunReport
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows.artifacts import artifact_key, report_markdown
+from chunkwise.flows.components import build_source
+from chunkwise.flows.environment import quiet_libraries
+from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_store
+from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
+from chunkwise.pipeline.batching import Batch, plan_batches
+from chunkwise.pipeline.errors import ChunkwiseError, FingerprintMismatchError, StoreError, StoreInUseError
+from chunkwise.pipeline.ids import document_id
+from chunkwise.pipeline.indexing import index_items, open_collection, settle_unlisted
+from chunkwise.pipeline.report import RunReport
 
 quiet_libraries()  # flow runs start in processes of their own (served, deployed): no progress bars
 

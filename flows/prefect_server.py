@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline.errors import ConfigurationError
+from chunkwise.pipeline.errors import ConfigurationError
 
 STARTUP_SECONDS = 120.0
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.errors import ConfigurationError
-from pipeline.passages import SECTION, Expansion
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.passages import SECTION, Expansion
 
 INTEGER = re.compile(r"-?\d+")
 

@@ -13,17 +13,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.late_encoder import LateChunkingEncoder
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.stores import LOCAL_PREFIX, Store
-from connectors.unstructured_parser import UnstructuredParser
-from flows.components import build_chunker, build_embedder, build_parser, build_sparse_encoder, build_store
-from flows.settings import IngestOptions
-from pipeline.chunking.sentence_chunker import SentenceChunker
-from pipeline.chunking.token_chunker import TokenChunker
-from pipeline.fingerprint import Fingerprint
-from pipeline.indexing import pipeline_fingerprint
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.stores import LOCAL_PREFIX, Store
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.flows.components import (
+    Embedder,
+    build_chunker,
+    build_embedder,
+    build_parser,
+    build_sparse_encoder,
+    build_store,
+)
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.indexing import pipeline_fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +37,7 @@ class PipelineParts:
 
     parser: UnstructuredParser
     chunker: TokenChunker | SentenceChunker
-    embedder: SentenceTransformerEncoder | LateChunkingEncoder
+    embedder: Embedder
     sparse_encoder: Bm25Encoder | None
 
     @property

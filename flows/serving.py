@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows.prefect_server import server_is_healthy
-from flows.resources import absolute_location
-from flows.settings import IngestOptions
-from pipeline.errors import ConfigurationError
+from chunkwise.flows.prefect_server import server_is_healthy
+from chunkwise.flows.resources import absolute_location
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError
 
 LOCAL_API_URL = "http://127.0.0.1:4200/api"
 LOCAL_PREFECT_HOME = ".chunkwise/prefect"
@@ -87,8 +87,9 @@ def serve_ingest(
     check_schedule(cron, interval)
     api_url = prefect_api_url()
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.types.entrypoint import EntrypointType
 
-    from flows.ingest import ingest_flow
+    from chunkwise.flows.ingest import ingest_flow
 
     with temporary_settings({PREFECT_API_URL: api_url}):
         ingest_flow.serve(
@@ -99,4 +100,5 @@ def serve_ingest(
             limit=1,  # runs never overlap: an embedded store has one writer
             description=f"Ingest {', '.join(parameters['paths'])} into {parameters['collection']}",
             print_starting_message=True,
+            entrypoint_type=EntrypointType.MODULE_PATH,  # runs import the package, wherever they start
         )

@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
-from connectors.late_encoder import DEFAULT_LATE_OVERLAP
-from connectors.model_defaults import defaults_for
-from connectors.offline import DEFAULT_MODEL
+from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
+from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP
+from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.offline import DEFAULT_MODEL
 
 DEFAULT_STORE = ".chunkwise/qdrant"
 DEFAULT_COLLECTION = "chunkwise"

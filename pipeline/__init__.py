@@ -3,13 +3,13 @@
 Plain Python (numpy only): no model, store, parser or orchestrator is imported here.
 """
 
-from pipeline.chunking.sentence_chunker import SentenceChunker
-from pipeline.chunking.sentences import sentence_spans
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.context import context_header
-from pipeline.copying import copy_collection
-from pipeline.embedding import ChunkEmbedder, IndependentEmbedder, MixedEmbedder
-from pipeline.errors import (
+from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
+from chunkwise.pipeline.chunking.sentences import sentence_spans
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.context import context_header
+from chunkwise.pipeline.copying import copy_collection
+from chunkwise.pipeline.embedding import ChunkEmbedder, IndependentEmbedder, MixedEmbedder
+from chunkwise.pipeline.errors import (
     ChunkingError,
     ChunkwiseError,
     ConfigurationError,
@@ -23,12 +23,12 @@ from pipeline.errors import (
     StoreInUseError,
     StoreUnavailableError,
 )
-from pipeline.fingerprint import Fingerprint
-from pipeline.indexing import Progress, index_documents, pipeline_fingerprint
-from pipeline.late_chunking import SpanPooler, Window, plan_windows
-from pipeline.manifest import DocumentVersion, StoredDocument
-from pipeline.points import Point, chunk_payload
-from pipeline.protocols import (
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.indexing import Progress, index_documents, pipeline_fingerprint
+from chunkwise.pipeline.late_chunking import SpanPooler, Window, plan_windows
+from chunkwise.pipeline.manifest import DocumentVersion, StoredDocument
+from chunkwise.pipeline.points import Point, chunk_payload
+from chunkwise.pipeline.protocols import (
     Chunker,
     Encoder,
     Parser,
@@ -38,9 +38,9 @@ from pipeline.protocols import (
     Tokenizer,
     VectorStore,
 )
-from pipeline.report import DocumentFailure, RunReport
-from pipeline.source import SourceItem
-from pipeline.types import (
+from chunkwise.pipeline.report import DocumentFailure, RunReport
+from chunkwise.pipeline.source import SourceItem
+from chunkwise.pipeline.types import (
     Chunk,
     Document,
     Element,

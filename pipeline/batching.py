@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.errors import DocumentError
-from pipeline.ids import content_hash, document_id
-from pipeline.manifest import StoredDocument
-from pipeline.source import SourceItem
+from chunkwise.pipeline.errors import DocumentError
+from chunkwise.pipeline.ids import content_hash, document_id
+from chunkwise.pipeline.manifest import StoredDocument
+from chunkwise.pipeline.source import SourceItem
 
 
 @dataclass(frozen=True, slots=True)

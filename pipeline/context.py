@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from pipeline.types import Chunk, Document
+from chunkwise.pipeline.types import Chunk, Document
 
 HEADER_TOKENS = 32  # the most model tokens a header may take
 SEPARATOR = " — "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.errors import ConfigurationError, StoreError
-from pipeline.points import Point
-from pipeline.protocols import VectorStore
+from chunkwise.pipeline.errors import ConfigurationError, StoreError
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.protocols import VectorStore
 
 
 def copy_collection(

@@ -8,10 +8,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from pipeline.context import HEADER_TOKENS, context_header, fit_header, join_header
-from pipeline.errors import ConfigurationError
-from pipeline.protocols import Encoder, Tokenizer
-from pipeline.types import Chunk, Document, EncoderSpec
+from chunkwise.pipeline.context import HEADER_TOKENS, context_header, fit_header, join_header
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.protocols import Encoder, Tokenizer
+from chunkwise.pipeline.types import Chunk, Document, EncoderSpec
 
 DocumentChunks = tuple[Document, Sequence[Chunk]]
 
@@ -107,10 +107,10 @@ class MixedEmbedder:
 
     @property
     def tokenizer(self) -> Tokenizer:
-        return self.late.tokenizer  # type: ignore[attr-defined, no-any-return]
+        return self.late.tokenizer  # type: ignore[attr-defined]
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.late.encode_query(text)  # type: ignore[attr-defined, no-any-return]
+        return self.late.encode_query(text)  # type: ignore[attr-defined]
 
     @property
     def config(self) -> dict[str, Any]:

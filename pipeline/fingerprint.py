@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import FingerprintMismatchError
+from chunkwise.pipeline.errors import FingerprintMismatchError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from pipeline.embedding import ChunkEmbedder, as_embedder
-from pipeline.errors import ConfigurationError, DocumentError, ParseError, StoreError
-from pipeline.fingerprint import Fingerprint
-from pipeline.ids import content_hash, document_id
-from pipeline.manifest import StoredDocument
-from pipeline.memory import release_free_memory
-from pipeline.points import Point, chunk_payload
-from pipeline.protocols import Chunker, Encoder, Parser, ScopedSource, Source, SparseEncoder, VectorStore
-from pipeline.report import RunReport
-from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, SparseVector
+import numpy as np
+
+from chunkwise.pipeline.embedding import ChunkEmbedder, as_embedder
+from chunkwise.pipeline.errors import ConfigurationError, DocumentError, ParseError, StoreError
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.ids import content_hash, document_id
+from chunkwise.pipeline.manifest import StoredDocument
+from chunkwise.pipeline.memory import release_free_memory
+from chunkwise.pipeline.points import Point, chunk_payload
+from chunkwise.pipeline.protocols import (
+    Chunker,
+    Encoder,
+    Parser,
+    ScopedSource,
+    Source,
+    SparseEncoder,
+    VectorStore,
+)
+from chunkwise.pipeline.report import RunReport
+from chunkwise.pipeline.source import SourceItem
+from chunkwise.pipeline.types import Chunk, Document, SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +324,8 @@ class _Run:
             stage = "chunk"
             chunks = self.chunker.chunk(document)
             stage = "sparse"
-            sparse = self.sparse_encoder and self.sparse_encoder.encode_documents([c.text for c in chunks])
+            texts = [chunk.text for chunk in chunks]
+            sparse = self.sparse_encoder.encode_documents(texts) if self.sparse_encoder else None
             self.tell(item.uri, "parsed")
         except StoreError:
             raise  # the store failing is not this document's fault: stop the run
@@ -350,9 +361,9 @@ class _Run:
             return
         self._write(parsed, vectors)
 
-    def _write(self, parsed: _Parsed, vectors: Sequence[Any]) -> None:
+    def _write(self, parsed: _Parsed, vectors: Sequence[Any] | np.ndarray) -> None:
         document, count = parsed.document, len(parsed.chunks)
-        sparse = parsed.sparse or [None] * count
+        sparse: Sequence[SparseVector | None] = parsed.sparse or [None] * count
         points = [
             Point(
                 id=chunk.id,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import ConfigurationError, EncodingError
+from chunkwise.pipeline.errors import ConfigurationError, EncodingError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.types import SearchHit
+from chunkwise.pipeline.types import SearchHit
 
 Expansion = int | str  # N neighbours on each side, or "section"
 SECTION = "section"

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.fingerprint import Fingerprint
-from pipeline.types import Chunk, Document, SparseVector
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.types import Chunk, Document, SparseVector
 
 
 @dataclass(frozen=True, slots=True)

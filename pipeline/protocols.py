@@ -10,11 +10,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from pipeline.fingerprint import Fingerprint
-from pipeline.manifest import StoredDocument
-from pipeline.points import Point
-from pipeline.source import SourceItem
-from pipeline.types import Chunk, Document, EncoderSpec, Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.manifest import StoredDocument
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.source import SourceItem
+from chunkwise.pipeline.types import Chunk, Document, EncoderSpec, Fusion, SearchHit, SparseVector
 
 
 @runtime_checkable

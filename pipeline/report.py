@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import ChunkwiseError
+from chunkwise.pipeline.errors import ChunkwiseError
 
 STAGES = ("read", "parse", "chunk", "embed", "write")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ConfigurationError
+from chunkwise.pipeline.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from flows.environment import quiet_libraries
+from chunkwise.flows.environment import quiet_libraries
 
 # Deterministic by default (the same examples every run); HYPOTHESIS_PROFILE=explore searches anew.
 settings.register_profile("default", max_examples=60, derandomize=True)
@@ -29,14 +29,14 @@ SAMPLE_DATA = ROOT / "examples" / "data"
 
 @pytest.fixture(scope="session")
 def tiktoken_tokenizer():
-    from connectors.tokenizers import TiktokenTokenizer
+    from chunkwise.connectors.tokenizers import TiktokenTokenizer
 
     return TiktokenTokenizer("cl100k_base")
 
 
 @pytest.fixture(scope="session")
 def encoder():
-    from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+    from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder()
 

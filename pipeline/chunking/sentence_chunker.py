@@ -7,12 +7,17 @@ import dataclasses
 import itertools
 from typing import Any, Literal
 
-from pipeline.chunking.sentences import sentence_spans
-from pipeline.chunking.text_spans import ElementIndex, element_boundaries, make_chunk, section_ranges
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import ConfigurationError
-from pipeline.protocols import Tokenizer
-from pipeline.types import Chunk, Document
+from chunkwise.pipeline.chunking.sentences import sentence_spans
+from chunkwise.pipeline.chunking.text_spans import (
+    ElementIndex,
+    element_boundaries,
+    make_chunk,
+    section_ranges,
+)
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.protocols import Tokenizer
+from chunkwise.pipeline.types import Chunk, Document
 
 SentenceBoundaries = Literal["elements", "sections"]
 SENTENCE_BOUNDARIES: tuple[str, ...] = ("elements", "sections")

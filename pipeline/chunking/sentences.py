@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.chunking.text_spans import trim
+from chunkwise.pipeline.chunking.text_spans import trim
 
 _BOUNDARY = re.compile(
     r"""

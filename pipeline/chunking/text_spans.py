@@ -7,8 +7,8 @@ import itertools
 import unicodedata
 from collections.abc import Sequence
 
-from pipeline.ids import chunk_id
-from pipeline.types import Chunk, Document, Element
+from chunkwise.pipeline.ids import chunk_id
+from chunkwise.pipeline.types import Chunk, Document, Element
 
 
 def is_word_char(char: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.chunking.text_spans import (
+from chunkwise.pipeline.chunking.text_spans import (
     ElementIndex,
     boundary_at_or_after,
     boundary_at_or_before,
@@ -16,9 +16,9 @@ from pipeline.chunking.text_spans import (
     section_ranges,
     trim,
 )
-from pipeline.errors import ConfigurationError
-from pipeline.protocols import Tokenizer
-from pipeline.types import Chunk, Document
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.protocols import Tokenizer
+from chunkwise.pipeline.types import Chunk, Document
 
 Boundaries = Literal["words", "elements", "sections"]
 BOUNDARIES: tuple[str, ...] = ("words", "elements", "sections")

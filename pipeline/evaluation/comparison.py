@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.evaluation.bootstrap import Interval, paired_bootstrap
+from chunkwise.pipeline.evaluation.bootstrap import Interval, paired_bootstrap
 
 
 @dataclass(frozen=True, slots=True)

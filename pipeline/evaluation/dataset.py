@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.errors import ConfigurationError
+from chunkwise.pipeline.errors import ConfigurationError
 
 Layout = Literal["files", "beir"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.evaluation.dataset import EvalDataset, Judgement
-from pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k
-from pipeline.evaluation.rank_order import rank_order_metrics
-from pipeline.evaluation.relevance import AnswerMatcher
+from chunkwise.pipeline.evaluation.dataset import EvalDataset, Judgement
+from chunkwise.pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k
+from chunkwise.pipeline.evaluation.rank_order import rank_order_metrics
+from chunkwise.pipeline.evaluation.relevance import AnswerMatcher
 
 
 @dataclass(frozen=True, slots=True)

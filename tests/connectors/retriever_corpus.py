@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.filesystem_source import FileSystemSource
-from connectors.unstructured_parser import UnstructuredParser
-from flows.components import build_chunker, build_embedder, build_sparse_encoder
-from flows.settings import IngestOptions
-from pipeline.indexing import index_documents
-from pipeline.types import Document
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.flows.components import build_chunker, build_embedder, build_sparse_encoder
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.indexing import index_documents
+from chunkwise.pipeline.types import Document
 
 COLLECTION = "retriever-docs"
 OPTIONS = IngestOptions(chunk_size=32, chunk_overlap=8, boundaries="sections")

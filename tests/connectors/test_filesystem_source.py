@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors import filesystem_source
-from connectors.filesystem_source import FileSystemSource
-from pipeline.errors import ConfigurationError, SourceError
-from pipeline.source import SourceItem
+from chunkwise.connectors import filesystem_source
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.pipeline.errors import ConfigurationError, SourceError
+from chunkwise.pipeline.source import SourceItem
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_symlink_to_folder_outside_root_is_not_followed(root: Path, caplog: pyte
     (root / "linked").symlink_to(outside, target_is_directory=True)
     (root / "linked_file.md").symlink_to(outside / "secret.md")
 
-    with caplog.at_level(logging.INFO, logger="connectors.filesystem_source"):
+    with caplog.at_level(logging.INFO, logger="chunkwise.connectors.filesystem_source"):
         items = list(FileSystemSource([root]).items())
 
     assert [item.name for item in items] == ["inside.md"]
@@ -213,7 +213,7 @@ def test_symlink_to_folder_inside_root_is_followed_once(root: Path, caplog: pyte
     write(root / "real" / "b.md")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
 
-    with caplog.at_level(logging.INFO, logger="connectors.filesystem_source"):
+    with caplog.at_level(logging.INFO, logger="chunkwise.connectors.filesystem_source"):
         items = list(FileSystemSource([root]).items())
 
     names = [item.name for item in items]

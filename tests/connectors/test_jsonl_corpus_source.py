@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.jsonl_corpus_source import JsonlCorpusSource
-from connectors.unstructured_parser import UnstructuredParser
-from pipeline.errors import ConfigurationError, SourceError
-from pipeline.source import SourceItem
+from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.pipeline.errors import ConfigurationError, SourceError
+from chunkwise.pipeline.source import SourceItem
 
 
 @pytest.fixture

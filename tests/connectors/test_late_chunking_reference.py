@@ -288,7 +288,7 @@ def grouped_spans(reference, text: str, min_tokens: int = 60) -> list[tuple[int,
 
 @pytest.fixture(scope="module")
 def make_encoder():
-    from connectors.late_encoder import LateChunkingEncoder
+    from chunkwise.connectors.late_encoder import LateChunkingEncoder
 
     cache: dict[tuple, object] = {}
 

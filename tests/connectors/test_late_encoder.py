@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from connectors.late_encoder import LateChunkingEncoder, _HeaderAt
-from connectors.offline import resolve_model
-from pipeline.errors import ConfigurationError, EncoderError
-from pipeline.types import Chunk, Document, Element
+from chunkwise.connectors.late_encoder import LateChunkingEncoder, _HeaderAt
+from chunkwise.connectors.offline import resolve_model
+from chunkwise.pipeline.errors import ConfigurationError, EncoderError
+from chunkwise.pipeline.types import Chunk, Document, Element
 
 BERLIN = (
     "Berlin is the capital and largest city of Germany, both by area and by population. "

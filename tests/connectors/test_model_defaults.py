@@ -8,11 +8,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connectors.model_defaults import MEASURED, ROBUST, defaults_for
-from connectors.offline import DEFAULT_MODEL
-from flows.cli_options import MODEL_DECIDES, validated_options, with_ingest_options
-from flows.settings import IngestOptions
-from pipeline.errors import ConfigurationError
+from chunkwise.connectors.model_defaults import MEASURED, ROBUST, defaults_for
+from chunkwise.connectors.offline import DEFAULT_MODEL
+from chunkwise.flows.cli_options import MODEL_DECIDES, validated_options, with_ingest_options
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError
 
 
 def test_every_row_says_what_measurement_justifies_it() -> None:

@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from connectors.filesystem_source import FileSystemSource
-from connectors.late_encoder import LateChunkingEncoder
-from connectors.model_description import ModelDescription, ModelDescriptionCache, default_cache_folder
-from connectors.offline import resolve_model
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from connectors.tokenizers import TiktokenTokenizer
-from connectors.unstructured_parser import UnstructuredParser
-from pipeline.chunking.token_chunker import TokenChunker
-from pipeline.errors import EncoderError
-from pipeline.indexing import index_documents, pipeline_fingerprint
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.late_encoder import LateChunkingEncoder
+from chunkwise.connectors.model_description import (
+    ModelDescription,
+    ModelDescriptionCache,
+    default_cache_folder,
+)
+from chunkwise.connectors.offline import resolve_model
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.tokenizers import TiktokenTokenizer
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker
+from chunkwise.pipeline.errors import EncoderError
+from chunkwise.pipeline.indexing import index_documents, pipeline_fingerprint
 
 MINILM = ModelDescription(dimension=384, max_seq_length=256, max_positions=512, max_tokens=254)
 

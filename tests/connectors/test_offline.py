@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
+from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model, seed_tiktoken_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_an_empty_tiktoken_cache_is_seeded_and_works_without_network(tmp_path):
     cache = tmp_path / "tiktoken-cache"
     probe = (
-        "import json; from connectors.tokenizers import TiktokenTokenizer; "
+        "import json; from chunkwise.connectors.tokenizers import TiktokenTokenizer; "
         "t = TiktokenTokenizer('cl100k_base'); print(json.dumps(t.encode('Late chunking keeps context.')))"
     )
     # An unroutable proxy makes any download attempt fail fast: success proves the cache was used.

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.qdrant_server_store import QdrantServerStore
-from connectors.stores import open_store
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
-from pipeline.fingerprint import Fingerprint
-from pipeline.points import Point
-from pipeline.types import SparseVector
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.stores import open_store
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.points import Point
+from chunkwise.pipeline.types import SparseVector
 
 FINGERPRINT = Fingerprint(
     model="sentence-transformers/all-MiniLM-L6-v2", dimension=16, chunking={"chunk_size": 64}

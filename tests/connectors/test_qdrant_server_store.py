@@ -9,12 +9,17 @@ import pytest
 from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-import connectors.qdrant_server_store as server_store_module
-from connectors.qdrant_common import batches, request_size
-from connectors.qdrant_server_store import QdrantServerStore
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError, StoreUnavailableError
-from pipeline.fingerprint import Fingerprint
-from pipeline.points import Point
+import chunkwise.connectors.qdrant_server_store as server_store_module
+from chunkwise.connectors.qdrant_common import batches, request_size
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.pipeline.errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    StoreError,
+    StoreUnavailableError,
+)
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.points import Point
 
 FINGERPRINT = Fingerprint(
     model="sentence-transformers/all-MiniLM-L6-v2", dimension=8, chunking={"chunk_size": 64}

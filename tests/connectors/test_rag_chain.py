@@ -14,9 +14,9 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from retriever_corpus import COLLECTION, ingest, write_corpus
 
-from connectors.rag import numbered_sources, rag_chain
-from connectors.retriever import open_retriever
-from connectors.stores import open_store
+from chunkwise.connectors.rag import numbered_sources, rag_chain
+from chunkwise.connectors.retriever import open_retriever
+from chunkwise.connectors.stores import open_store
 
 QUESTION = "How do I hold a package at a chosen version?"
 
@@ -108,8 +108,8 @@ def test_the_example_script_prints_an_answer_and_its_numbered_sources(tmp_path, 
 
 
 def test_the_chain_and_the_retriever_are_named_by_the_connectors_package():
-    from connectors import ChunkwiseRetriever, open_retriever
-    from connectors import rag_chain as named_chain
+    from chunkwise.connectors import ChunkwiseRetriever, open_retriever
+    from chunkwise.connectors import rag_chain as named_chain
 
     assert named_chain is rag_chain  # the function, not a module of the same name
     assert callable(open_retriever) and isinstance(ChunkwiseRetriever, type)

@@ -11,14 +11,14 @@ import pytest
 from langchain_core.documents import Document as LangchainDocument
 from retriever_corpus import COLLECTION, RARE_WORD, ingest, write_corpus
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.model_defaults import defaults_for
-from connectors.qdrant_common import prefetch_limit
-from connectors.retriever import ChunkwiseRetriever, open_retriever
-from connectors.stores import Store, open_store
-from pipeline.copying import copy_collection
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
-from pipeline.types import Document, EncoderSpec
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.qdrant_common import prefetch_limit
+from chunkwise.connectors.retriever import ChunkwiseRetriever, open_retriever
+from chunkwise.connectors.stores import Store, open_store
+from chunkwise.pipeline.copying import copy_collection
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from chunkwise.pipeline.types import Document, EncoderSpec
 
 BERLIN_QUESTION = "What is the capital of Germany?"
 

@@ -9,8 +9,8 @@ import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 from retriever_corpus import COLLECTION, ingest, write_corpus
 
-from connectors.retriever import ChunkwiseRetriever
-from connectors.stores import Store, open_store
+from chunkwise.connectors.retriever import ChunkwiseRetriever
+from chunkwise.connectors.stores import Store, open_store
 
 
 @pytest.fixture(scope="module")

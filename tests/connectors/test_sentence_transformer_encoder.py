@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from pipeline.errors import ConfigurationError, EncoderError, EncodingError
+from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.pipeline.errors import ConfigurationError, EncoderError, EncodingError
 
 TEXTS = ["Berlin is the capital of Germany.", "Paris is the capital of France.", "dpkg --search foo"]
 

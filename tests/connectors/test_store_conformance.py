@@ -15,15 +15,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.qdrant_common import prefetch_limit
-from connectors.stores import Store, open_store
-from pipeline.copying import copy_collection
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError, StoreInUseError
-from pipeline.fingerprint import Fingerprint
-from pipeline.ids import chunk_id, content_hash, document_id
-from pipeline.points import Point, chunk_payload
-from pipeline.types import Chunk, Document, Fusion
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.qdrant_common import prefetch_limit
+from chunkwise.connectors.stores import Store, open_store
+from chunkwise.pipeline.copying import copy_collection
+from chunkwise.pipeline.errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    StoreError,
+    StoreInUseError,
+)
+from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.ids import chunk_id, content_hash, document_id
+from chunkwise.pipeline.points import Point, chunk_payload
+from chunkwise.pipeline.types import Chunk, Document, Fusion
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIMENSION = 384
@@ -843,8 +848,8 @@ def test_second_store_on_the_same_folder_in_this_process_is_refused(disk_locatio
 
 SECOND_PROCESS = """
 import sys
-from connectors.stores import open_store
-from pipeline.errors import StoreInUseError
+from chunkwise.connectors.stores import open_store
+from chunkwise.pipeline.errors import StoreInUseError
 
 store = open_store(sys.argv[1])
 try:

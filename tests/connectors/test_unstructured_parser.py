@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.unstructured_parser import UnstructuredParser
-from pipeline.errors import ConfigurationError, ParseError
-from pipeline.source import SourceItem
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.pipeline.errors import ConfigurationError, ParseError
+from chunkwise.pipeline.source import SourceItem
 
 SAMPLES = {
     ".md": "nodejs-path.md",

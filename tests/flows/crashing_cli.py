@@ -17,8 +17,8 @@ import sys
 
 from qdrant_client import QdrantClient
 
-import flows.cli
-from connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows import cli
 
 EDGE_METHODS = {
     "upsert": "_upsert",
@@ -51,14 +51,14 @@ def kill_at_call(owner: type, method: str, nth: int, when: str) -> None:
 
 
 def small_batches(points: int) -> None:
-    real = flows.cli.build_store
+    real = cli.build_store
 
     def build_store(*args, **kwargs):
         store = real(*args, **kwargs)
         store.batch_size = points
         return store
 
-    flows.cli.build_store = build_store
+    cli.build_store = build_store
 
 
 if __name__ == "__main__":
@@ -68,4 +68,4 @@ if __name__ == "__main__":
     if "CHUNKWISE_BATCH" in os.environ:
         small_batches(int(os.environ["CHUNKWISE_BATCH"]))
     sys.argv[0] = "chunkwise"
-    flows.cli.main()
+    cli.main()

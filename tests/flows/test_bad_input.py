@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.stores import open_store
+from chunkwise.connectors.stores import open_store
 
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
 COLLECTION = "docs"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.unstructured_parser import UnstructuredParser
-from flows.cli import app
-from flows.settings import IngestOptions
-from pipeline.source import SourceItem
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.flows.cli import app
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.source import SourceItem
 
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
 QUESTIONS = [

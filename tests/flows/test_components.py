@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.filesystem_source import FileSystemSource
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.unstructured_parser import UnstructuredParser
-from flows.components import build_chunker, build_embedder, build_store
-from flows.settings import DEFAULT_STORE, IngestOptions, Settings
-from pipeline.chunking.sentence_chunker import SentenceChunker
-from pipeline.errors import ConfigurationError
-from pipeline.indexing import index_documents, pipeline_fingerprint
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.flows.components import build_chunker, build_embedder, build_store
+from chunkwise.flows.settings import DEFAULT_STORE, IngestOptions, Settings
+from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.indexing import index_documents, pipeline_fingerprint
 
 
 def test_a_url_means_a_server_with_the_api_key_from_the_environment(monkeypatch):

@@ -16,10 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.stores import open_store
-from flows.components import build_chunker, build_embedder, build_parser, build_source, build_sparse_encoder
-from flows.settings import IngestOptions
-from pipeline.indexing import index_documents
+from chunkwise.connectors.stores import open_store
+from chunkwise.flows.components import (
+    build_chunker,
+    build_embedder,
+    build_parser,
+    build_source,
+    build_sparse_encoder,
+)
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.indexing import index_documents
 
 HARNESS = Path(__file__).with_name("crashing_cli.py")
 COLLECTION = "docs"

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.qdrant_server_store import QdrantServerStore
-from flows.cli import app
-from flows.evaluate import MODES, EvalRow, Evaluation, configuration_grid, describe, label
-from flows.settings import IngestOptions
-from pipeline.errors import ConfigurationError
-from pipeline.evaluation.dataset import load_dataset
-from pipeline.types import Fusion
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.flows.cli import app
+from chunkwise.flows.evaluate import MODES, EvalRow, Evaluation, configuration_grid, describe, label
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.evaluation.dataset import load_dataset
+from chunkwise.pipeline.types import Fusion
 
 TINY_DOCUMENTS = {"git-bisect.txt", "nodejs-path.md", "debian-faq-pkgtools.html"}
 FIXED = IngestOptions(chunking="fixed", chunk_size=128, chunk_overlap=0)

@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from flows.artifacts import MAX_LISTED_FAILURES, artifact_key, report_markdown
-from flows.resources import absolute_location, pipeline_parts, shared_store
-from flows.serving import check_schedule, serve_parameters
-from flows.settings import IngestOptions
-from pipeline.errors import ConfigurationError, StoreInUseError
-from pipeline.report import RunReport
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows.artifacts import MAX_LISTED_FAILURES, artifact_key, report_markdown
+from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_store
+from chunkwise.flows.serving import check_schedule, serve_parameters
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import ConfigurationError, StoreInUseError
+from chunkwise.pipeline.report import RunReport
 
 
 def test_a_shared_store_is_opened_once_per_process_and_closed_by_its_last_user(tmp_path):

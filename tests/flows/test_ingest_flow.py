@@ -19,12 +19,12 @@ from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, tempor
 from prefect.states import State
 from prefect.testing.utilities import prefect_test_harness
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from flows.artifacts import artifact_key, latest_artifact
-from flows.ingest import WRITE_TAG, DocumentsFailedError, ingest_flow
-from flows.settings import IngestOptions
-from pipeline.errors import FingerprintMismatchError, StoreError
-from pipeline.report import RunReport
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows.artifacts import artifact_key, latest_artifact
+from chunkwise.flows.ingest import WRITE_TAG, DocumentsFailedError, ingest_flow
+from chunkwise.flows.settings import IngestOptions
+from chunkwise.pipeline.errors import FingerprintMismatchError, StoreError
+from chunkwise.pipeline.report import RunReport
 
 SAMPLES = ["git-bisect.txt", "nodejs-path.md", "debian-faq-pkgtools.html"]
 OPTIONS = {"chunk_size": 96, "chunk_overlap": 16}
@@ -86,7 +86,7 @@ def run_flow_in_another_process(corpus: Path, store: Path, storage: Path, **para
     parameters = {"options": OPTIONS, "batch_documents": 2, **parameters}
     script = (
         "import json, sys\n"
-        "from flows.ingest import ingest_flow\n"
+        "from chunkwise.flows.ingest import ingest_flow\n"
         "state = ingest_flow([sys.argv[1]], store=sys.argv[2], collection='docs', return_state=True, "
         "**json.loads(sys.argv[3]))\n"
         "print(json.dumps([str(state.state_details.flow_run_id), state.result().to_dict()]))\n"

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.retriever import open_retriever
-from flows.artifacts import artifact_key, latest_artifact
-from flows.prefect_server import PrefectServer, group_members, stop_group
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.retriever import open_retriever
+from chunkwise.flows.artifacts import artifact_key, latest_artifact
+from chunkwise.flows.prefect_server import PrefectServer, group_members, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -149,7 +149,7 @@ def test_the_prefect_yaml_deployment_runs_on_a_process_worker(server, tmp_path, 
 
     assert created.returncode == 0, created.stderr
     assert deployment.status_code == 200, deployed.stdout + deployed.stderr
-    assert deployment.json()["entrypoint"] == "flows/ingest.py:ingest_flow"
+    assert deployment.json()["entrypoint"] == "chunkwise.flows.ingest.ingest_flow"
     assert run.returncode == 0, run.stderr
     assert worker.returncode == 0, worker.stderr
     report = latest_report(server, "deployed")

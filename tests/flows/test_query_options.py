@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.filters import is_glob, matching_values
-from flows.query_options import parse_expansion, parse_filters
-from pipeline.errors import ConfigurationError
+from chunkwise.connectors.filters import is_glob, matching_values
+from chunkwise.flows.query_options import parse_expansion, parse_filters
+from chunkwise.pipeline.errors import ConfigurationError
 
 
 def test_filters_from_key_value_pairs() -> None:

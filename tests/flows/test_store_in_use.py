@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.stores import open_store
+from chunkwise.connectors.stores import open_store
 
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
 HOLDER = """
 import sys
-from connectors.stores import open_store
+from chunkwise.connectors.stores import open_store
 
 with open_store(sys.argv[1]) as store:
     store.count("docs")

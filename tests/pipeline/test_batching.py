@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from pipeline.batching import plan_batches
-from pipeline.errors import SourceError
-from pipeline.ids import content_hash, document_id
-from pipeline.manifest import DocumentVersion, StoredDocument
-from pipeline.source import SourceItem
+from chunkwise.pipeline.batching import plan_batches
+from chunkwise.pipeline.errors import SourceError
+from chunkwise.pipeline.ids import content_hash, document_id
+from chunkwise.pipeline.manifest import DocumentVersion, StoredDocument
+from chunkwise.pipeline.source import SourceItem
 
 FINGERPRINT = "pipeline-a"
 SETTINGS = "parser-settings"

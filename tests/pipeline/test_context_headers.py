@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.context import HEADER_TOKENS, context_header, document_title, fit_header, join_header
-from pipeline.embedding import IndependentEmbedder, MixedEmbedder, mix_vectors
-from pipeline.errors import ConfigurationError
-from pipeline.types import Chunk, Document, Element, EncoderSpec
+from chunkwise.pipeline.context import HEADER_TOKENS, context_header, document_title, fit_header, join_header
+from chunkwise.pipeline.embedding import IndependentEmbedder, MixedEmbedder, mix_vectors
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.types import Chunk, Document, Element, EncoderSpec
 
 TEXT = "Installing\n\nRun the installer.\n\nPinning versions\n\nHold a package at its version."
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluation.bootstrap import paired_bootstrap
-from pipeline.evaluation.comparison import SetScores, compare
+from chunkwise.pipeline.evaluation.bootstrap import paired_bootstrap
+from chunkwise.pipeline.evaluation.comparison import SetScores, compare
 
 
 def test_a_constant_gain_has_a_zero_width_interval_at_that_gain() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation.dataset import DatasetError, Judgement, load_dataset
+from chunkwise.pipeline.evaluation.dataset import DatasetError, Judgement, load_dataset
 
 DEBIAN_FAQ = Path(__file__).resolve().parents[2] / "examples" / "eval" / "debian-faq"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k, reciprocal_rank_at_k
+from chunkwise.pipeline.evaluation.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k, reciprocal_rank_at_k
 
 # Discounts 1 / log2(rank + 1): rank 1 -> 1, rank 2 -> 0.63093, rank 3 -> 0.5, rank 4 -> 0.43068.
 D1, D2, D3, D4 = 1.0, 1 / math.log2(3), 0.5, 1 / math.log2(5)

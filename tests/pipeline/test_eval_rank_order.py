@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.evaluation.rank_order import rank_order_metrics
+from chunkwise.pipeline.evaluation.rank_order import rank_order_metrics
 
 
 def d(rank: int) -> float:

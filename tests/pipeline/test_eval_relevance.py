@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.evaluation.relevance import AnswerMatcher, words
+from chunkwise.pipeline.evaluation.relevance import AnswerMatcher, words
 
 # Fifteen words: w1 .. w15.
 LONG_ANSWER = "The Treaty of Versailles was signed on 28 June 1919 in the Hall of Mirrors"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation.dataset import EvalDataset, Judgement, Query
-from pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
+from chunkwise.pipeline.evaluation.dataset import EvalDataset, Judgement, Query
+from chunkwise.pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
 
 ANSWER = "The quick brown fox jumps over the lazy dog again today."  # 11 words: runs of 10 count
 FIRST_TEN = "the quick brown fox jumps over the lazy dog again"

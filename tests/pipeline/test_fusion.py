@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.types import Fusion
+from chunkwise.pipeline.types import Fusion
 
 
 @pytest.mark.parametrize(

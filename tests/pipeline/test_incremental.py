@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-import connectors.qdrant_server_store as server_store_module
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.filesystem_source import FileSystemSource
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.qdrant_server_store import QdrantServerStore
-from connectors.unstructured_parser import UnstructuredParser
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
-from pipeline.indexing import index_documents, pipeline_fingerprint
-from pipeline.types import EncoderSpec
+import chunkwise.connectors.qdrant_server_store as server_store_module
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from chunkwise.pipeline.indexing import index_documents, pipeline_fingerprint
+from chunkwise.pipeline.types import EncoderSpec
 
 COLLECTION = "docs"
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.bm25_encoder import Bm25Encoder
-from connectors.filesystem_source import FileSystemSource
-from connectors.qdrant_edge_store import QdrantEdgeStore
-from connectors.unstructured_parser import UnstructuredParser
-from pipeline import indexing
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import FingerprintMismatchError, StoreUnavailableError
-from pipeline.ids import document_id
-from pipeline.indexing import index_documents, index_items, settle_unlisted
-from pipeline.source import SourceItem
+from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.filesystem_source import FileSystemSource
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.pipeline import indexing
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.errors import FingerprintMismatchError, StoreUnavailableError
+from chunkwise.pipeline.ids import document_id
+from chunkwise.pipeline.indexing import index_documents, index_items, settle_unlisted
+from chunkwise.pipeline.source import SourceItem
 
 SMALL_SAMPLES = ["git-bisect.txt", "python-sorting-howto.docx"]
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.errors import ConfigurationError, EncodingError
-from pipeline.late_chunking import SpanPooler, Window, plan_windows
+from chunkwise.pipeline.errors import ConfigurationError, EncodingError
+from chunkwise.pipeline.late_chunking import SpanPooler, Window, plan_windows
 
 
 def test_windows_follow_the_definition():

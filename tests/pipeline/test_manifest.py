@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.manifest import summarize
+from chunkwise.pipeline.manifest import summarize
 
 
 def payloads(document: str, content: str, fingerprint: str, chunk_count: int, points: int) -> list[dict]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.memory import release_free_memory
+from chunkwise.pipeline.memory import release_free_memory
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 

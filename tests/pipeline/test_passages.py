@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.mmr import mmr_order
-from pipeline.passages import (
+from chunkwise.pipeline.mmr import mmr_order
+from chunkwise.pipeline.passages import (
     Passage,
     StoredChunk,
     check_expansion,
@@ -17,7 +17,7 @@ from pipeline.passages import (
     neighbour_indices,
     section_run,
 )
-from pipeline.types import SearchHit
+from chunkwise.pipeline.types import SearchHit
 
 TEXT = "Alpha beta gamma delta.\n\nEpsilon zeta eta theta iota.\n\nKappa lambda mu."
 

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.chunking.sentence_chunker import SentenceChunker
-from pipeline.chunking.sentences import sentence_spans
-from pipeline.chunking.text_spans import element_boundaries
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import ConfigurationError
-from pipeline.protocols import Chunker
-from pipeline.types import Document, Element
+from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
+from chunkwise.pipeline.chunking.sentences import sentence_spans
+from chunkwise.pipeline.chunking.text_spans import element_boundaries
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.protocols import Chunker
+from chunkwise.pipeline.types import Document, Element
 
 
 def make_document(text: str, elements: tuple[Element, ...] = ()) -> Document:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.chunking.text_spans import is_word_boundary
-from pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from pipeline.errors import ConfigurationError
-from pipeline.types import Document, Element
+from chunkwise.pipeline.chunking.text_spans import is_word_boundary
+from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
+from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.types import Document, Element
 
 VOCABULARY = [
     "Berlin",

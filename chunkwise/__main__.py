@@ -1,0 +1,5 @@
+"""``python -m chunkwise``: the ``chunkwise`` command."""
+
+from chunkwise.flows.cli import main
+
+main()
