@@ -149,7 +149,7 @@ def _partitioner(target: str) -> Callable[..., Any]:
     except ImportError as error:
         hint = " (pip install 'chunkwise[pdf-layout]')" if target == _LAYOUT_PDF else ""
         raise ParseError(f"this needs a package that is not installed{hint}: {error}") from error
-    return getattr(module, function_name)  # type: ignore[no-any-return]
+    return getattr(module, function_name)
 
 
 def _why_no_text(item: SourceItem, data: bytes) -> str:
