@@ -41,7 +41,8 @@ install: $(STAMP)
 $(STAMP): Makefile pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# --no-compile: modules are compiled when first imported, not all of them at install
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 clean:

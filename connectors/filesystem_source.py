@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import os
@@ -27,6 +28,9 @@ DEFAULT_INCLUDE = (
     "*.docx",
 )
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+# Open the real path itself (a link swapped in after the check is not followed), without waiting on a
+# FIFO or a device: what was opened is then checked to be a regular file.
+_READ_FLAGS = os.O_RDONLY | sum(getattr(os, flag, 0) for flag in ("O_NOFOLLOW", "O_CLOEXEC", "O_NONBLOCK"))
 
 
 class FileSystemSource:
@@ -35,7 +39,11 @@ class FileSystemSource:
     In folders, only files matching an ``include`` glob and no ``exclude`` glob are taken
     (globs match the path relative to the folder, or the bare file name); hidden files and
     folders are skipped. Symbolic links are followed only when they point inside the folder,
-    and each folder is visited once, so link loops end. Files given directly are always taken.
+    and each folder is visited once, so link loops end; a file read later is opened at its real
+    path, which must still lie inside the folder. A file that cannot be taken (a link loop, a
+    name that is not valid UTF-8) is still listed, under a printable name, and reading it raises
+    a :class:`SourceError` that names the cause: its own error entry, never the run's end.
+    Files given directly are always taken.
     ``covers(uri)`` tells whether a stored document lies within these paths, for pruning: a
     folder that could not be listed covers nothing, so its documents are never pruned.
 
@@ -67,24 +75,42 @@ class FileSystemSource:
         self._folders: list[Path] = []
         self._files: set[str] = set()
         self._unlisted: set[Path] = set()
+        self._roots: dict[str, Path] = {}  # the folder each listed file was found in
+        self._unreadable: dict[str, str] = {}  # listed files that cannot be read, and why
 
     def items(self) -> Iterator[SourceItem]:
         self._folders, self._files, self._unlisted = [], set(), set()
+        self._roots, self._unreadable = {}, {}
         seen: set[Path] = set()
         for path in self.paths:
             if not path.exists():
                 raise ConfigurationError(f"{path} does not exist")
             if path.is_dir():
-                self._folders.append(path.resolve())
-                files: Iterable[Path] = self._walk(self._folders[-1])
+                root = path.resolve()
+                self._folders.append(root)
+                yield from self._listed(self._walk(root), seen, root)
             else:
-                files = [path.absolute()]
-                self._files.add(os.path.normpath(files[0]))
-            for file in files:
-                real = file.resolve()
-                if real not in seen:  # the same file through another path or link is taken once
-                    seen.add(real)
-                    yield SourceItem(uri=os.path.normpath(file), name=file.name, size=_size(file))
+                self._files.add(os.path.normpath(path.absolute()))
+                yield from self._listed([(path.absolute(), None)], seen, None)
+
+    def _listed(
+        self, files: Iterable[tuple[Path, str | None]], seen: set[Path], root: Path | None
+    ) -> Iterator[SourceItem]:
+        for file, problem in files:
+            uri = _printable(os.path.normpath(file))
+            if problem is None and uri != os.path.normpath(file):
+                problem = "the file name is not valid UTF-8 (shown with its bytes escaped): rename it"
+            if problem is not None:
+                self._unreadable[uri] = problem
+                yield SourceItem(uri=uri, name=_printable(file.name))
+                continue
+            real = file.resolve()
+            if real in seen:  # the same file through another path or link is taken once
+                continue
+            seen.add(real)
+            if root is not None:
+                self._roots[uri] = root
+            yield SourceItem(uri=uri, name=file.name, size=_size(file))
 
     def covers(self, uri: str) -> bool:
         """Whether ``uri`` is one of the given files or lies in a given folder that the last
@@ -97,17 +123,30 @@ class FileSystemSource:
         return any(_inside(path, folder) for folder in self._folders)
 
     def read(self, item: SourceItem) -> bytes:
-        path = Path(item.uri)
+        """The file's bytes, read at its real path (no link is followed after the check)."""
+        if item.uri in self._unreadable:
+            raise SourceError(self._unreadable[item.uri])
         try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                raise SourceError("not a regular file")
-            self._check_size(info.st_size)
-            with open(path, "rb") as handle:
-                data = handle.read(self.max_bytes + 1)
+            real = Path(item.uri).resolve(strict=True)
+            root = self._roots.get(item.uri)
+            if root is not None and not _inside(real, root):
+                raise SourceError(f"the file is now a link to {real}, outside {root}: not read")
+            descriptor = os.open(real, _READ_FLAGS)
+            try:
+                info = os.fstat(descriptor)
+                if not stat.S_ISREG(info.st_mode):
+                    raise SourceError("not a regular file")
+                self._check_size(info.st_size)
+                data = _read_at_most(descriptor, self.max_bytes + 1)
+            finally:
+                os.close(descriptor)
         except FileNotFoundError as error:
             raise SourceError("the file vanished before it could be read") from error
+        except RuntimeError as error:  # pathlib's "Symlink loop"
+            raise SourceError("a symlink loop: the path never reaches a file") from error
         except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise SourceError("a symlink loop: the path never reaches a file") from error
             raise SourceError(f"the file could not be read: {error.strerror or error}") from error
         self._check_size(len(data), at_least=True)  # it may have grown since stat()
         return data
@@ -119,7 +158,8 @@ class FileSystemSource:
                 f"the file has {amount} bytes, over the limit of {self.max_bytes:,} (max_bytes)"
             )
 
-    def _walk(self, root: Path) -> Iterator[Path]:
+    def _walk(self, root: Path) -> Iterator[tuple[Path, str | None]]:
+        """Each wanted file under ``root``, with why it cannot be read (``None`` when it can)."""
         visited: set[Path] = set()
         pending = [root]
         while pending:
@@ -135,7 +175,14 @@ class FileSystemSource:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
-                target = entry.resolve() if entry.is_symlink() else entry
+                try:
+                    target = entry.resolve(strict=True) if entry.is_symlink() else entry
+                except (OSError, RuntimeError) as error:  # a link loop, or a link to nothing
+                    if _is_loop(error) and self._wanted(entry.relative_to(root)):
+                        yield entry, "a symlink loop: the path never reaches a file"
+                    else:
+                        logger.info("skipping %s: %s", entry, error)
+                    continue
                 if entry.is_symlink() and not _inside(target, root):
                     logger.info("skipping %s: it links outside %s", entry, root)
                     continue
@@ -143,7 +190,7 @@ class FileSystemSource:
                     if self.recursive:
                         subfolders.append(target)
                 elif target.is_file() and self._wanted(entry.relative_to(root)):
-                    yield entry
+                    yield entry, None
             pending.extend(reversed(subfolders))
 
     def _wanted(self, relative: Path) -> bool:
@@ -163,6 +210,27 @@ def _sorted_entries(folder: Path) -> list[Path] | None:
     except OSError as error:
         logger.warning("cannot list %s: %s", folder, error)
         return None
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes (one read may return fewer than asked before the end)."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(descriptor, min(limit - size, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _is_loop(error: BaseException) -> bool:
+    return isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP
+
+
+def _printable(text: str | os.PathLike[str]) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not are shown escaped (``\\xe9``)."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _inside(path: Path, root: Path) -> bool:

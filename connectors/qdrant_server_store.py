@@ -45,6 +45,11 @@ from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
+# Metadata of a collection while it is being created: the digest of the fingerprint it is for. A run
+# that stops before stamping the fingerprint leaves it, and the next run with that fingerprint
+# finishes the (still empty) collection instead of taking it for another tool's.
+CREATING_KEY = "chunkwise-creating"
+
 T = TypeVar("T")
 Quantization = Literal["scalar", "binary"]
 
@@ -144,16 +149,34 @@ class QdrantServerStore:
 
     def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
         if self.collection_exists(collection):
-            check_stored_fingerprint(collection, fingerprint, self.fingerprint(collection))
+            stored = self.fingerprint(collection)
+            if (
+                stored is None
+                and self._creating(collection) == fingerprint.digest
+                and not self.count(collection)
+            ):
+                # Created by a run that stopped before its payload indexes and fingerprint: finish it.
+                logger.info("finishing the creation of collection %s", collection)
+                self._index_and_stamp(collection, fingerprint)
+                return
+            check_stored_fingerprint(collection, fingerprint, stored)
             return
         self._create(collection, fingerprint)
 
     def fingerprint(self, collection: str) -> Fingerprint | None:
         if not self.collection_exists(collection):
             return None
-        info = self._call(lambda: self.client.get_collection(collection))
-        stored = (info.config.metadata or {}).get(METADATA_KEY)
+        stored = self._metadata(collection).get(METADATA_KEY)
         return Fingerprint.from_dict(stored) if stored else None
+
+    def _metadata(self, collection: str) -> dict[str, Any]:
+        info = self._call(lambda: self.client.get_collection(collection))
+        return dict(info.config.metadata or {})
+
+    def _creating(self, collection: str) -> str | None:
+        """The digest of the fingerprint a creation of ``collection`` was for, until it was stamped."""
+        value = self._metadata(collection).get(CREATING_KEY)
+        return str(value) if value else None
 
     def replace_document(
         self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
@@ -363,9 +386,17 @@ class QdrantServerStore:
                 shard_number=self.shard_number,
                 replication_factor=self.replication_factor,
                 write_consistency_factor=self.write_consistency_factor,
-                metadata={METADATA_KEY: fingerprint.to_dict()},
+                metadata={CREATING_KEY: fingerprint.digest},
             )
         )
+        self._index_and_stamp(collection, fingerprint)
+        logger.info("created collection %s for %s", collection, fingerprint.model)
+
+    def _index_and_stamp(self, collection: str, fingerprint: Fingerprint) -> None:
+        """Create the payload indexes, then stamp the fingerprint: a collection with a fingerprint
+        always has its indexes (creating an index that exists already is a no-op)."""
+        from qdrant_client import models
+
         if self.is_server:
             for field in INDEXED_FIELDS:
                 self._call(
@@ -377,7 +408,7 @@ class QdrantServerStore:
                         wait=True,
                     )
                 )
-        logger.info("created collection %s for %s", collection, fingerprint.model)
+        self.set_fingerprint(collection, fingerprint)
 
     def _open(self) -> Any:
         from qdrant_client import QdrantClient

@@ -7,6 +7,7 @@ so a query is always embedded by the documents' own model.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.filters import resolve_filters
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from chunkwise.connectors.stores import Store, open_store
+from chunkwise.connectors.stores import Store, open_existing_store
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.mmr import mmr_order
@@ -102,7 +103,7 @@ class ChunkwiseRetriever(BaseRetriever):
 
     def _match_collection(self) -> None:
         if isinstance(self.store, str):
-            self.store, self._owns_store = open_store(self.store), True
+            self.store, self._owns_store = open_existing_store(self.store), True
         fingerprint = self.store.fingerprint(self.collection)
         if fingerprint is None:
             raise StoreError(
@@ -133,6 +134,8 @@ class ChunkwiseRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
     ) -> list[Document]:
         options = self._options(overrides)
+        if not query.strip():
+            raise ConfigurationError("the query is empty: ask a question or give search terms")
         return [_document(passage, options["mode"]) for passage in self._passages(query, options)]
 
     def _options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,9 +227,18 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
     return ChunkwiseRetriever(store=store, collection=collection, **options)
 
 
-@functools.lru_cache(maxsize=4)
 def shared_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:
-    """One loaded encoder per model for the whole process (retrievers of one model share it)."""
+    """One loaded encoder per model for the whole process (retrievers of one model share it, and
+    threads asking at once get the same one: the model is loaded once)."""
+    with _SHARED_ENCODERS_LOCK:
+        return _shared_encoder(model, trust_remote_code)
+
+
+_SHARED_ENCODERS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_encoder(model: str, trust_remote_code: bool) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,12 +61,13 @@ class SentenceTransformerEncoder:
         self._description: ModelDescription | None = None
         self._spec: EncoderSpec | None = None
         self._tokenizer: HuggingFaceTokenizer | None = None
+        self._loading = threading.Lock()  # threads asking at once share one load
 
     @property
     def model(self) -> Any:
-        """The loaded ``SentenceTransformer`` (loaded on first access)."""
+        """The loaded ``SentenceTransformer`` (loaded on first access, once however many threads ask)."""
         if self._model is None:
-            self._load_and_describe()
+            self._load_once()
         return self._model
 
     @property
@@ -74,7 +76,7 @@ class SentenceTransformerEncoder:
         if self._description is None:  # so the model is not loaded: loading describes it
             self._description = self.description_cache.get(self._path, self._cache_options)
             if self._description is None:
-                self._description = self._load_and_describe()
+                self._description = self._load_once()
         return self._description
 
     @property
@@ -150,6 +152,13 @@ class SentenceTransformerEncoder:
     @property
     def _cache_options(self) -> dict[str, Any]:
         return {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
+
+    def _load_once(self) -> ModelDescription:
+        """Load and describe the model unless another thread did while this one waited."""
+        with self._loading:
+            if self._model is not None and self._description is not None:
+                return self._description
+            return self._load_and_describe()
 
     def _load_and_describe(self) -> ModelDescription:
         """Load the model, describe it, remember the description, and check the one used so far."""

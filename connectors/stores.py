@@ -7,10 +7,29 @@ from typing import Any
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.pipeline.errors import StoreError
 
 LOCAL_PREFIX = "local:"
 
 Store = QdrantEdgeStore | QdrantServerStore
+
+
+def local_folder(location: str) -> str | None:
+    """The folder an embedded or local-mode location names (``None`` for a URL or ``:memory:``)."""
+    if location.startswith(("http://", "https://")) or location == ":memory:":
+        return None
+    return location[len(LOCAL_PREFIX) :] if location.startswith(LOCAL_PREFIX) else location
+
+
+def open_existing_store(location: str, **options: Any) -> Store:
+    """The store at ``location`` if there is one: a folder that does not exist is an error, not created.
+
+    For readers (``query``, ``info``, a retriever): looking must never make an empty store.
+    """
+    folder = local_folder(location)
+    if folder is not None and not os.path.isdir(folder):
+        raise StoreError(f"there is no store at {folder}: ingest into it first, or check the path")
+    return open_store(location, **options)
 
 
 def open_store(location: str, *, api_key: str | None = None, **options: Any) -> Store:

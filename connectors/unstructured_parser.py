@@ -160,9 +160,15 @@ def _why_no_text(item: SourceItem, data: bytes) -> str:
     return "no text could be extracted: the PDF has no text layer (scanned pages need OCR)"
 
 
+# pdfminer's errors for a PDF whose text is encrypted with a password it was not given
+_ENCRYPTED_PDF_ERRORS = frozenset({"PDFPasswordIncorrect", "PDFEncryptionError", "PDFEncryptionWarning"})
+
+
 def _reason(error: BaseException) -> str:
     if "Unable to determine file encoding" in str(error):
         return "the text is in no encoding that could be detected (binary data?)"
+    if type(error).__name__ in _ENCRYPTED_PDF_ERRORS:
+        return "encrypted PDF: its text needs a password to read"
     message = str(error).strip().splitlines()
     first = message[0][:300] if message else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

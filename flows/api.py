@@ -102,6 +102,7 @@ def ingest(
             batch_chunks=options.batch_chunks,
             skip_unchanged=options.skip_unchanged,
             prune=options.prune,
+            prune_force=options.prune_force,
             reindex=options.reindex,
             progress=callback,
         )
@@ -148,7 +149,7 @@ def query(
     from chunkwise.connectors.retriever import open_retriever as retriever_over
 
     settings = Settings()
-    with _opened(store, settings) as vector_store:
+    with _opened(store, settings, existing=True) as vector_store:
         retriever = retriever_over(vector_store, collection or settings.collection, k=k, **options)
         return retriever.invoke(text)
 
@@ -185,7 +186,7 @@ def info(store: StoreArgument = None, collection: str | None = None) -> Collecti
     """
     settings = Settings()
     collection = collection or settings.collection
-    with _opened(store, settings) as vector_store:
+    with _opened(store, settings, existing=True) as vector_store:
         fingerprint = vector_store.fingerprint(collection)
         if fingerprint is None:
             raise ChunkwiseError(f"collection {collection!r} does not exist in {vector_store.location}")
@@ -217,7 +218,7 @@ def copy(
     collection = collection or settings.collection
     target_collection = to_collection or collection
     with contextlib.ExitStack() as stack:
-        source_store = stack.enter_context(_opened(source, settings))
+        source_store = stack.enter_context(_opened(source, settings, existing=True))
         target_store = stack.enter_context(_opened(target, settings))
         callback = (
             progress if callable(progress) else stack.enter_context(console.copy_progress_bar(progress))
@@ -402,17 +403,15 @@ def _listed(value: Any) -> list[Any]:
     return [value]
 
 
-def _store_at(location: str | os.PathLike[str] | None, settings: Settings) -> Store:
-    return build_store(os.fspath(location) if location is not None else None, settings)
-
-
 @contextlib.contextmanager
-def _opened(store: StoreArgument, settings: Settings) -> Iterator[Store]:
-    """The store given open (left open), or the one at a location (closed afterwards)."""
+def _opened(store: StoreArgument, settings: Settings, *, existing: bool = False) -> Iterator[Store]:
+    """The store given open (left open), or the one at a location (closed afterwards); ``existing``:
+    a location with no store is an error (readers never create one)."""
     if isinstance(store, Store):
         yield store
         return
-    with _store_at(store, settings) as opened:
+    location = os.fspath(store) if store is not None else None
+    with build_store(location, settings, existing=existing) as opened:
         yield opened
 
 

@@ -367,16 +367,25 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
+def _show_usage_error(error: Exception) -> None:
+    """Typer's (and click's) own message and usage hint, never a traceback."""
+    show = getattr(error, "show", None)
+    if callable(show):
+        show()
+    else:
+        console.err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Entry point of ``chunkwise``: exit 0 on success, 2 when documents failed, 1 on a fatal error."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as error:  # bad usage is fatal too: exit 1, keeping 2 for failed documents
-        error.show()
+    except (click.ClickException, typer.TyperException) as error:  # bad usage: exit 1 (2 is failed documents)
+        _show_usage_error(error)
         sys.exit(1)
-    except click.Abort:
+    except (click.Abort, typer.Abort):
         sys.exit(130)
     except ChunkwiseError as error:
         console.err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)

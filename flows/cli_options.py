@@ -108,6 +108,13 @@ def _ingest_option_parameters(
         bool,
         typer.Option(help="Delete stored documents under the given paths that are no longer there."),
     ] = False,
+    prune_force: Annotated[
+        bool,
+        typer.Option(
+            "--prune-force",
+            help="Prune even when the paths list no document, or when more than half of theirs would go.",
+        ),
+    ] = False,
     reindex: Annotated[
         bool,
         typer.Option(help="Rebuild every document, also to change the collection's chunking options."),

@@ -6,7 +6,7 @@ from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.filesystem_source import FileSystemSource
 from chunkwise.connectors.late_encoder import LateChunkingEncoder
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
-from chunkwise.connectors.stores import Store, open_store
+from chunkwise.connectors.stores import Store, open_existing_store, open_store
 from chunkwise.connectors.tokenizers import TiktokenTokenizer
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
 from chunkwise.flows.settings import IngestOptions, Settings
@@ -95,8 +95,14 @@ def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | None:
     return Bm25Encoder() if options.sparse else None
 
 
-def build_store(location: str | None = None, settings: Settings | None = None) -> Store:
-    """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server."""
+def build_store(
+    location: str | None = None, settings: Settings | None = None, *, existing: bool = False
+) -> Store:
+    """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server.
+
+    ``existing``: a folder that holds no store is an error instead of a new, empty store.
+    """
     settings = settings or Settings()
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    return open_store(location or settings.store, api_key=api_key)
+    opener = open_existing_store if existing else open_store
+    return opener(location or settings.store, api_key=api_key)

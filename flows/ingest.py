@@ -156,7 +156,13 @@ def settle(
     with shared_store(location) as store:
         unlisted = [entry for key, entry in store.stored_documents(collection).items() if key not in listed]
         report.deleted, report.outdated = settle_unlisted(
-            store, collection, unlisted, fingerprint, prune=source if options.prune else None
+            store,
+            collection,
+            unlisted,
+            fingerprint,
+            prune=source if options.prune else None,
+            listed=len(listed),
+            force=options.prune_force,
         )
         if (wrote or report.deleted) and isinstance(store, QdrantEdgeStore):
             store.optimize(collection)

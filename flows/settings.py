@@ -63,6 +63,7 @@ class IngestOptions(BaseModel):
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
     prune: bool = False
+    prune_force: bool = False
     reindex: bool = False
 
     @model_validator(mode="before")

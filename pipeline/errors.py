@@ -50,6 +50,10 @@ class EncodingError(DocumentError):
     """The encoder refused a document's chunks."""
 
 
+class PruneRefusedError(ChunkwiseError):
+    """A prune would delete what looks like a whole folder gone missing; nothing was deleted."""
+
+
 class EncoderError(ChunkwiseError):
     """The encoder cannot perform the requested operation."""
 

@@ -14,7 +14,13 @@ from typing import Any, cast
 import numpy as np
 
 from chunkwise.pipeline.embedding import ChunkEmbedder, as_embedder
-from chunkwise.pipeline.errors import ConfigurationError, DocumentError, ParseError, StoreError
+from chunkwise.pipeline.errors import (
+    ConfigurationError,
+    DocumentError,
+    ParseError,
+    PruneRefusedError,
+    StoreError,
+)
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.ids import content_hash, document_id
 from chunkwise.pipeline.manifest import StoredDocument
@@ -87,6 +93,7 @@ def index_documents(
     batch_chunks: int = 512,
     skip_unchanged: bool = True,
     prune: bool = False,
+    prune_force: bool = False,
     reindex: bool = False,
     progress: ProgressCallback | None = None,
 ) -> RunReport:
@@ -103,8 +110,10 @@ def index_documents(
     parsed (``unchanged``); any other is rewritten: its new points first, then its old ones
     deleted, so it is never missing and a run killed at any point is completed by the next.
     ``prune`` deletes stored documents the source covers (:class:`ScopedSource`) but no longer
-    lists. A collection chunked another way is refused unless ``reindex``, which re-stamps it
-    and rebuilds every listed document; another model or dimension is always refused.
+    lists; a prune that looks like a folder gone missing is refused (:func:`check_prune`) after
+    the listed documents are indexed, unless ``prune_force``. A collection chunked another way
+    is refused unless ``reindex``, which re-stamps it and rebuilds every listed document;
+    another model or dimension is always refused.
     A store failure raises :class:`~pipeline.errors.StoreError`; what was written stays.
 
     Example::
@@ -145,6 +154,8 @@ def index_documents(
         unlisted,
         fingerprint.digest,
         prune=cast(ScopedSource, source) if prune else None,
+        listed=len(items),
+        force=prune_force,
         on_delete=(lambda document: progress(_deleted(report, document, len(items)))) if progress else None,
     )
     report.seconds = time.perf_counter() - started
@@ -235,17 +246,24 @@ def settle_unlisted(
     fingerprint_digest: str,
     *,
     prune: ScopedSource | None = None,
+    listed: int = 0,
+    force: bool = False,
     on_delete: Callable[[StoredDocument], None] | None = None,
 ) -> tuple[int, int]:
     """Deal with stored documents a run's sources did not list: ``(deleted, outdated)``.
 
-    With ``prune``, those the source covers are deleted. Of the rest, those not stored whole by
-    the pipeline of ``fingerprint_digest`` are counted as outdated.
+    With ``prune``, those the source covers are deleted, unless that looks like a folder gone
+    missing rather than files removed (:func:`check_prune`, given the ``listed`` count; ``force``
+    deletes anyway). Of the rest, those not stored whole by the pipeline of ``fingerprint_digest``
+    are counted as outdated.
 
     Example::
 
         deleted, outdated = settle_unlisted(store, "docs", unlisted, fingerprint.digest, prune=source)
     """
+    unlisted = list(unlisted)
+    if prune is not None:
+        check_prune(sum(1 for d in unlisted if prune.covers(d.source)), listed, force=force)
     deleted = outdated = 0
     for document in unlisted:
         if prune is not None and prune.covers(document.source):
@@ -256,6 +274,34 @@ def settle_unlisted(
         elif not document.is_whole_from(fingerprint_digest):
             outdated += 1
     return deleted, outdated
+
+
+PRUNE_MAX_SHARE = 0.5  # a prune may delete at most this share of its paths' documents...
+PRUNE_SMALL = 10  # ...unless it deletes fewer than this many
+
+
+def check_prune(doomed: int, listed: int, *, force: bool = False) -> None:
+    """Refuse a prune of ``doomed`` documents when the paths ``listed`` none (an unmounted or emptied
+    folder looks like that), or when it would delete more than half of what they held (and at least
+    :data:`PRUNE_SMALL` documents). ``force`` allows it.
+
+    Example::
+
+        check_prune(doomed=120, listed=0)  # raises PruneRefusedError
+    """
+    if force or doomed == 0:
+        return
+    how = "nothing was deleted; delete them anyway with --prune-force (prune_force=True)"
+    if listed == 0:
+        raise PruneRefusedError(
+            f"prune would delete all {doomed} stored documents under the given paths, which list none "
+            f"now (an unmounted or emptied folder?): {how}"
+        )
+    if doomed >= PRUNE_SMALL and doomed > PRUNE_MAX_SHARE * (doomed + listed):
+        raise PruneRefusedError(
+            f"prune would delete {doomed} of the {doomed + listed} documents under the given paths, "
+            f"more than {PRUNE_MAX_SHARE:.0%}: {how}"
+        )
 
 
 class _Run:

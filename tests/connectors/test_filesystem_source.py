@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from chunkwise.connectors import filesystem_source
 from chunkwise.connectors.filesystem_source import FileSystemSource
 from chunkwise.pipeline.errors import ConfigurationError, SourceError
 from chunkwise.pipeline.source import SourceItem
@@ -287,12 +286,15 @@ def test_file_that_grows_past_max_bytes_after_stat_raises_source_error(
     source = FileSystemSource([root], max_bytes=100)
     [item] = list(source.items())
 
-    def open_after_growth(path, mode="r", *args, **kwargs):
-        with builtins.open(path, "ab") as handle:
-            handle.write(b"y" * 500)
-        return builtins.open(path, mode, *args, **kwargs)
+    real_fstat = os.fstat
 
-    monkeypatch.setattr(filesystem_source, "open", open_after_growth, raising=False)
+    def fstat_then_growth(descriptor: int) -> os.stat_result:
+        info = real_fstat(descriptor)  # the size checked: 10 bytes
+        with builtins.open(file, "ab") as handle:
+            handle.write(b"y" * 500)
+        return info
+
+    monkeypatch.setattr(os, "fstat", fstat_then_growth)
 
     with pytest.raises(SourceError, match="100"):
         source.read(item)
@@ -414,3 +416,53 @@ def test_source_item_fields(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert by_name["café.md"].size == len("héllo wörld".encode()) == 13
     assert by_name["direct.txt"].uri == str(direct)
     assert by_name["direct.txt"].size == 5
+
+
+def test_a_symlink_loop_is_listed_and_its_read_names_the_loop(root: Path) -> None:
+    good = write(root / "good.md", "# Good")
+    (root / "a.md").symlink_to(root / "b.md")
+    (root / "b.md").symlink_to(root / "a.md")
+    (root / "loop-dir").symlink_to(root / "loop-dir")  # not a wanted name: skipped quietly
+    source = FileSystemSource([root])
+    items = {Path(item.uri).name: item for item in source.items()}
+    assert set(items) == {"a.md", "b.md", "good.md"}
+    for name in ("a.md", "b.md"):
+        with pytest.raises(SourceError, match="symlink loop"):
+            source.read(items[name])
+    assert source.read(items["good.md"]) == good.read_bytes()
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_printably_and_its_read_says_why(root: Path) -> None:
+    write(root / "good.md", "# Good")
+    bad = os.fsencode(root) + b"/caf\xe9.md"  # Latin-1 bytes: not UTF-8
+    with open(bad, "wb") as handle:
+        handle.write(b"# Cafe")
+    source = FileSystemSource([root])
+    items = sorted(source.items(), key=lambda item: item.uri)
+    assert [item.uri for item in items] == [f"{root}/caf\\xe9.md", f"{root}/good.md"]
+    for item in items:
+        item.uri.encode("utf-8")  # every uri can be stored and printed
+    with pytest.raises(SourceError, match="not valid UTF-8"):
+        source.read(items[0])
+    assert source.read(items[1]) == b"# Good"
+
+
+def test_a_file_swapped_for_a_link_outside_the_folder_after_listing_is_not_read(
+    root: Path, tmp_path: Path
+) -> None:
+    secret = write(tmp_path / "outside" / "secret.md", "# Secret")
+    listed = write(root / "notes.md", "# Notes")
+    source = FileSystemSource([root])
+    [item] = list(source.items())
+    listed.unlink()
+    listed.symlink_to(secret)
+    with pytest.raises(SourceError, match="outside"):
+        source.read(item)
+
+
+def test_a_fifo_is_refused_without_blocking(root: Path) -> None:
+    os.mkfifo(root / "pipe.md")
+    source = FileSystemSource([root / "pipe.md"])
+    [item] = list(source.items())
+    with pytest.raises(SourceError, match="not a regular file"):
+        source.read(item)

@@ -132,7 +132,10 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 
 
 def test_a_rerun_over_unchanged_documents_loads_no_model(tmp_path, model_folder, cache, sample_data):
-    docs = Path(shutil.copytree(sample_data, tmp_path / "docs"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("git-bisect.txt", "nodejs-path.md"):  # two small documents say as much as eight
+        shutil.copy(sample_data / name, docs / name)
 
     def ingest():
         late = LateChunkingEncoder.from_encoder(

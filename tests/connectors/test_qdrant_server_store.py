@@ -10,7 +10,7 @@ from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 import chunkwise.connectors.qdrant_server_store as server_store_module
-from chunkwise.connectors.qdrant_common import batches, request_size
+from chunkwise.connectors.qdrant_common import INDEXED_FIELDS, batches, request_size
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.pipeline.errors import (
     ConfigurationError,
@@ -61,6 +61,55 @@ def test_the_collection_is_created_with_the_cluster_and_storage_options(
     assert options["quantization_config"].scalar.type == models.ScalarType.INT8
     assert options["sparse_vectors_config"]["sparse"].modifier == models.Modifier.IDF
     assert store.fingerprint("docs") == FINGERPRINT
+
+
+def test_a_server_collection_gets_its_payload_indexes_before_its_fingerprint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(QdrantServerStore, "is_server", property(lambda self: True))
+    store = QdrantServerStore(":memory:", retries=0)
+    order: list[str] = []
+    real_index, real_update = store.client.create_payload_index, store.client.update_collection
+    failing = {"now": True}
+
+    def create_payload_index(collection: str, field: str, *args: Any, **kwargs: Any) -> Any:
+        order.append(f"index {field}")
+        if failing["now"]:
+            raise UnexpectedResponse(503, "Service Unavailable", b"", None)  # type: ignore[arg-type]
+        return real_index(collection, field, *args, **kwargs)
+
+    def update_collection(*args: Any, **kwargs: Any) -> Any:
+        order.append("stamp")
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(store.client, "create_payload_index", create_payload_index)
+    monkeypatch.setattr(store.client, "update_collection", update_collection)
+
+    with pytest.raises(StoreError):
+        store.ensure_collection("docs", FINGERPRINT)  # the first index fails: nothing is stamped
+    assert store.collection_exists("docs") and store.fingerprint("docs") is None
+    assert "stamp" not in order
+
+    failing["now"] = False
+    order.clear()
+    store.ensure_collection("docs", FINGERPRINT)  # the next run finishes the empty collection
+    assert order[-1] == "stamp" and order[:-1] == [f"index {field}" for field in INDEXED_FIELDS]
+    assert store.fingerprint("docs") == FINGERPRINT
+
+
+def test_an_unstamped_collection_that_holds_points_is_never_taken_over() -> None:
+    store = QdrantServerStore(":memory:")
+    store.client.create_collection(  # another tool's collection, or chunkwise's without its metadata
+        "docs",
+        vectors_config={
+            "dense": models.VectorParams(size=FINGERPRINT.dimension, distance=models.Distance.COSINE)
+        },
+        sparse_vectors_config={"sparse": models.SparseVectorParams()},
+    )
+    store.write_points("docs", [point(1)])
+    with pytest.raises(FingerprintMismatchError, match="not built by chunkwise"):
+        store.ensure_collection("docs", FINGERPRINT)
+    assert store.count("docs") == 1
 
 
 def test_unknown_quantization_is_refused() -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+import time
+
 import numpy as np
 import pytest
 
+from chunkwise.connectors.model_description import ModelDescriptionCache
+from chunkwise.connectors.offline import DEFAULT_MODEL
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.pipeline.errors import ConfigurationError, EncoderError, EncodingError
 
@@ -67,3 +73,28 @@ def test_its_tokenizer_loads_the_model_only_when_it_counts(encoder):
         encoder.model.tokenizer(TEXTS[0], add_special_tokens=False)["input_ids"]
     )
     assert fresh._model is not None
+
+
+def test_threads_asking_for_the_model_at_once_load_it_once(tmp_path, monkeypatch):
+    loads = []
+    real_load = SentenceTransformerEncoder._load
+
+    def counted_load(self):
+        loads.append(threading.get_ident())
+        time.sleep(0.2)  # long enough for every thread to be waiting on the first load
+        return real_load(self)
+
+    monkeypatch.setattr(SentenceTransformerEncoder, "_load", counted_load)
+    encoder = SentenceTransformerEncoder(description_cache=ModelDescriptionCache(tmp_path / "cache"))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        models = list(pool.map(lambda _: encoder.model, range(8)))
+    assert len(loads) == 1
+    assert all(model is models[0] for model in models)
+
+
+def test_retrievers_share_one_encoder_per_model_across_threads():
+    from chunkwise.connectors.retriever import shared_encoder
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        encoders = list(pool.map(lambda _: shared_encoder(DEFAULT_MODEL), range(8)))
+    assert all(encoder is encoders[0] for encoder in encoders)

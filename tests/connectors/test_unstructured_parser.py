@@ -128,3 +128,45 @@ def test_valid_utf8_is_read_as_utf8_never_as_a_guessed_encoding(name, monkeypatc
     document = UnstructuredParser().parse(SourceItem(uri=f"/x/{name}", name=name), ("\ufeff" + text).encode())
     assert "~/.config and café" in document.text and "Grüße" in document.text
     assert not document.text.startswith("\ufeff")
+
+
+def _pdf_copy(sample_data: Path, **encryption: str) -> bytes:
+    import io
+
+    import pikepdf
+
+    out = io.BytesIO()
+    with pikepdf.open(sample_data / SAMPLES[".pdf"]) as pdf:
+        pdf.save(out, encryption=pikepdf.Encryption(**encryption))
+    return out.getvalue()
+
+
+def test_an_encrypted_pdf_is_reported_as_encrypted(sample_data):
+    locked = _pdf_copy(sample_data, owner="owner", user="secret")
+    with pytest.raises(ParseError, match="encrypted PDF"):
+        UnstructuredParser().parse(SourceItem(uri="/x/locked.pdf", name="locked.pdf"), locked)
+
+
+def test_a_pdf_encrypted_without_a_user_password_is_read(sample_data, parsed):
+    opened = _pdf_copy(sample_data, owner="owner", user="")
+    document = UnstructuredParser().parse(SourceItem(uri="/x/open.pdf", name="open.pdf"), opened)
+    assert document.text == parsed[".pdf"].text
+
+
+def test_pdf_words_keep_their_spaces_and_wrapped_list_items_stay_whole(parsed):
+    text = parsed[".pdf"].text
+    # unstructured's own word margin glues this sentence into one word ("Newerversionsofthis...")
+    assert "Newer versions of this document should always be available online" in text
+    assert max(len(word) for word in text.split() if word.isalpha()) < 30
+    items = [text[e.start : e.end] for e in parsed[".pdf"].elements if e.kind == "ListItem"]
+    assert any(item.endswith("(after checking their contents).") for item in items)
+
+
+def test_layout_strategies_name_the_extra_they_need_when_it_is_missing(sample_data):
+    import importlib.util
+
+    if importlib.util.find_spec("unstructured_inference") is not None:
+        pytest.skip("unstructured-inference is installed: the layout strategies can run")
+    data = (sample_data / SAMPLES[".pdf"]).read_bytes()
+    with pytest.raises(ParseError, match=r"chunkwise\[pdf-layout\]"):
+        UnstructuredParser(pdf_strategy="hi_res").parse(SourceItem(uri="/x/a.pdf", name="a.pdf"), data)

@@ -18,7 +18,7 @@ import sys
 from qdrant_client import QdrantClient
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
-from chunkwise.flows import cli
+from chunkwise.flows import api, cli
 
 EDGE_METHODS = {
     "upsert": "_upsert",
@@ -51,14 +51,14 @@ def kill_at_call(owner: type, method: str, nth: int, when: str) -> None:
 
 
 def small_batches(points: int) -> None:
-    real = cli.build_store
+    real = api.build_store
 
     def build_store(*args, **kwargs):
         store = real(*args, **kwargs)
         store.batch_size = points
         return store
 
-    cli.build_store = build_store
+    api.build_store = build_store  # the store every command opens
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 from chunkwise.connectors.stores import open_store
@@ -35,6 +36,10 @@ BAD = {
     "huge.md": ("read", "over the limit of 104,857,600"),
     "locked.md": ("read", "ermission denied"),
     "odd\nname [draft].pdf": ("parse", "damaged"),
+    "loop-a.md": ("read", "symlink loop"),
+    "loop-b.md": ("read", "symlink loop"),
+    "caf\\xe9.md": ("read", "not valid UTF-8"),  # listed under its escaped, printable name
+    "encrypted.pdf": ("parse", "encrypted PDF"),
 }
 
 
@@ -70,6 +75,12 @@ def write_bad_files(folder: Path, sample_data: Path) -> None:
     )
     with open(folder / "huge.md", "wb") as huge:  # sparse: 100 MiB + 1 byte without using the disk
         huge.truncate(100 * 1024 * 1024 + 1)
+    (folder / "loop-a.md").symlink_to(folder / "loop-b.md")
+    (folder / "loop-b.md").symlink_to(folder / "loop-a.md")
+    with open(os.fsencode(folder) + b"/caf\xe9.md", "wb") as latin1_name:
+        latin1_name.write(b"# Cafe\n\nA file name in Latin-1 bytes.\n")
+    with pikepdf.open(sample_data / "debian-new-maintainers-guide.pdf") as original:
+        original.save(folder / "encrypted.pdf", encryption=pikepdf.Encryption(owner="o", user="secret"))
     locked = folder / "locked.md"
     locked.write_text("# Locked\n\nNobody may read this file.\n")
     locked.chmod(0)

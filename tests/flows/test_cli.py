@@ -328,3 +328,62 @@ def test_eval_refuses_a_folder_that_is_no_evaluation_set(tmp_path):
 
     assert result.returncode == 1
     assert "neither corpus/" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("query", "x", "-k", "0"), "Invalid value for '-k'"),
+        (("ingest", "--chunk-size", "many", "docs"), "Invalid value for '--chunk-size'"),
+        (("no-such-command",), "No such command"),
+    ],
+)
+def test_bad_usage_is_one_error_with_exit_1_and_no_traceback(arguments, message):
+    result = run(*arguments)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reading_a_store_that_does_not_exist_is_an_error_and_creates_nothing(tmp_path):
+    missing = tmp_path / "no-store"
+    for arguments in (("info",), ("query", "dpkg")):
+        result = run(*arguments, "--store", str(missing))
+        assert result.returncode == 1
+        assert f"there is no store at {missing}" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not missing.exists()
+
+
+def test_an_empty_query_is_refused(sample_store):
+    store, _ = sample_store
+    result = run("query", "   ", "--store", store, "--collection", "samples")
+    assert result.returncode == 1
+    assert "the query is empty" in result.stderr
+
+
+def test_version_is_the_installed_distribution_s():
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"chunkwise {version('chunkwise')}"
+
+
+def test_a_prune_of_an_emptied_folder_is_refused_with_one_error_until_forced(tmp_path, sample_data):
+    folder, store = tmp_path / "docs", str(tmp_path / "store")
+    folder.mkdir()
+    for name in ("git-bisect.txt", "nodejs-path.md"):
+        shutil.copy(sample_data / name, folder / name)
+    arguments = ("--store", store, "--collection", "c", "--json")
+    assert run("ingest", str(folder), *arguments).returncode == 0
+    for file in folder.iterdir():
+        file.unlink()
+
+    refused = run("ingest", str(folder), "--prune", *arguments)
+    assert refused.returncode == 1
+    assert "prune would delete all 2 stored documents" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    forced = run("ingest", str(folder), "--prune", "--prune-force", *arguments)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["documents"]["deleted"] == 2

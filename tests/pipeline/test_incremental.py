@@ -15,8 +15,13 @@ from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
-from chunkwise.pipeline.indexing import index_documents, pipeline_fingerprint
+from chunkwise.pipeline.errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    PruneRefusedError,
+    StoreError,
+)
+from chunkwise.pipeline.indexing import check_prune, index_documents, pipeline_fingerprint
 from chunkwise.pipeline.types import EncoderSpec
 
 COLLECTION = "docs"
@@ -218,6 +223,32 @@ def test_prune_spares_documents_under_a_folder_that_could_not_be_listed(
 
     assert (report.seen, report.deleted) == (1, 0)
     assert store.document_count(COLLECTION) == 2
+
+
+def test_prune_of_a_folder_that_lists_nothing_is_refused_until_forced(team, chunker, encoder, store):
+    ingest([team], chunker, encoder, store)
+    for file in [*team.rglob("*.txt"), *team.rglob("*.md")]:  # what an unmounted mount point looks like
+        file.unlink()
+
+    with pytest.raises(PruneRefusedError, match=r"all 2 stored documents .* list none .*--prune-force"):
+        ingest([team], chunker, encoder, store, prune=True)
+    assert store.document_count(COLLECTION) == 2  # nothing was deleted
+
+    forced = ingest([team], chunker, encoder, store, prune=True, prune_force=True)
+    assert forced.deleted == 2 and store.document_count(COLLECTION) == 0
+
+
+@pytest.mark.parametrize(
+    ("doomed", "listed", "refused"),
+    [(0, 0, False), (1, 0, True), (9, 1, False), (10, 10, False), (11, 10, True), (40, 1000, False)],
+)
+def test_check_prune_refuses_an_empty_listing_or_losing_most_of_many(doomed, listed, refused):
+    if refused:
+        with pytest.raises(PruneRefusedError, match=f"{doomed}"):
+            check_prune(doomed, listed)
+    else:
+        check_prune(doomed, listed)
+    check_prune(doomed, listed, force=True)  # forced, never refused
 
 
 def test_prune_needs_a_source_that_knows_its_scope(team, chunker, encoder, store):
