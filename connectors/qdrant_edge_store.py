@@ -160,9 +160,15 @@ class QdrantEdgeStore:
     def fingerprint(self, collection: str) -> Fingerprint | None:
         if not self.collection_exists(collection):
             return None
-        settings = json.loads(self._settings_file(collection).read_text(encoding="utf-8"))
-        stored = settings.get(METADATA_KEY)
-        return Fingerprint.from_dict(stored) if stored else None
+        settings_file = self._settings_file(collection)
+        try:
+            stored = json.loads(settings_file.read_text(encoding="utf-8")).get(METADATA_KEY)
+            return Fingerprint.from_dict(stored) if stored else None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            raise StoreError(
+                f"collection {collection!r} in {self.path}: {settings_file} is damaged ({error}); its points "
+                "are untouched: restore the file from a backup, or drop the collection and ingest again"
+            ) from error
 
     def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
@@ -347,7 +353,8 @@ class QdrantEdgeStore:
         from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
 
         folder = self._folder(collection)
-        if folder.exists():  # left by a creation that did not finish
+        if folder.exists():  # left by a creation that did not finish, or a collection that lost its file
+            self._check_unfinished(collection, folder)
             shutil.rmtree(folder)
         shard = EdgeShard.create(str(folder / SHARD), _edge_config(fingerprint.dimension, self.index_after))
         for field in INDEXED_FIELDS:
@@ -355,6 +362,25 @@ class QdrantEdgeStore:
         self._shards[collection] = shard
         self._write_settings(collection, fingerprint)  # last: the collection exists once this is written
         logger.info("created collection %s for %s", collection, fingerprint.model)
+
+    def _check_unfinished(self, collection: str, folder: Path) -> None:
+        """Refuse to replace a collection folder whose shard holds points: only its file is missing."""
+        from qdrant_edge import CountRequest, EdgeShard
+
+        try:
+            shard = EdgeShard.load(str(folder / SHARD))
+        except Exception:  # noqa: BLE001 - no loadable shard: an unfinished creation, safe to replace
+            return
+        try:
+            points = shard.count(CountRequest(exact=True))
+        finally:
+            shard.close()
+        if points:
+            raise StoreError(
+                f"collection {collection!r} in {self.path} holds {points} points but has no "
+                f"{SETTINGS_FILE}: it was not recreated over them. Restore the file from a backup, or "
+                f"remove {folder} to start the collection again"
+            )
 
     def _write_settings(self, collection: str, fingerprint: Fingerprint) -> None:
         target = self._settings_file(collection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import io
 import logging
+import zipfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,11 @@ logger = logging.getLogger(__name__)
 PDF_STRATEGIES = ("fast", "auto", "hi_res", "ocr_only")
 SEPARATOR = "\n\n"
 _TEXT_FORMATS = frozenset({".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".xhtml"})
+_MARKUP = frozenset({".html", ".htm", ".xhtml"})  # much of their size is tags, not text
+# Zip-based formats are checked before parsing: their parts may unpack to far more than the file.
+_ZIP_FORMATS = frozenset({".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub"})
+DEFAULT_MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # what a zip-based document may unpack to
+DEFAULT_MAX_TEXT_CHARS = 10_000_000  # text of one document: about 1,500 pages, or 5,000 chunks
 # Running heads, footers and page numbers repeat on every page and only add noise to chunks.
 DEFAULT_SKIPPED_KINDS = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})
 
@@ -48,7 +54,10 @@ class UnstructuredParser:
     :class:`~pipeline.types.Element` records its exact span in that text, its kind
     (``Title``, ``NarrativeText``, ``ListItem``, ...), page number and section title.
     PDFs use the ``fast`` strategy (the text layer, read by :mod:`chunkwise.connectors.pdf_text`)
-    unless ``pdf_strategy`` says otherwise.
+    unless ``pdf_strategy`` says otherwise. Bounds keep one document from taking the run's memory
+    and time: a zip-based file (docx, xlsx, pptx, odt, epub) whose parts unpack to more than
+    ``max_unpacked_bytes`` is refused before parsing, and so is a text file longer than
+    ``max_text_chars`` (and any document whose extracted text is).
 
     Example::
 
@@ -63,9 +72,15 @@ class UnstructuredParser:
         pdf_strategy: str = "fast",
         skipped_kinds: Iterable[str] = DEFAULT_SKIPPED_KINDS,
         languages: Iterable[str] = ("eng",),
+        max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     ) -> None:
         if pdf_strategy not in PDF_STRATEGIES:
             raise ConfigurationError(f"pdf_strategy ({pdf_strategy!r}) must be one of {PDF_STRATEGIES}")
+        if max_unpacked_bytes <= 0 or max_text_chars <= 0:
+            raise ConfigurationError("max_unpacked_bytes and max_text_chars must be > 0")
+        self.max_unpacked_bytes = max_unpacked_bytes
+        self.max_text_chars = max_text_chars
         self.pdf_strategy = pdf_strategy
         self.skipped_kinds = frozenset(skipped_kinds)
         self.languages = tuple(languages)
@@ -79,8 +94,11 @@ class UnstructuredParser:
     def parse(self, item: SourceItem, data: bytes) -> Document:
         if not data:
             raise ParseError("the file is empty")
+        self._check_bounds(item, data)
         raw_elements = self._partition(item, data)
         text, elements = assemble(raw_elements, self.skipped_kinds)
+        if len(text) > self.max_text_chars:
+            raise ParseError(self._too_long(len(text)))
         if not text.strip():
             raise ParseError(_why_no_text(item, data))
         return Document(
@@ -91,6 +109,25 @@ class UnstructuredParser:
             elements=tuple(elements),
             metadata={"filename": item.name, "format": item.extension.lstrip(".") or "unknown"},
         )
+
+    def _check_bounds(self, item: SourceItem, data: bytes) -> None:
+        """Refuse before parsing what would take far more memory or time than its size suggests."""
+        plain_text = item.extension in _TEXT_FORMATS and item.extension not in _MARKUP
+        if plain_text and len(data) > self.max_text_chars:  # its characters are at most its bytes
+            raise ParseError(
+                f"the text file has {len(data):,} bytes, more than max_text_chars "
+                f"({self.max_text_chars:,} characters) allows"
+            )
+        if item.extension in _ZIP_FORMATS:
+            unpacked = unpacked_size(data)
+            if unpacked is not None and unpacked > self.max_unpacked_bytes:
+                raise ParseError(
+                    f"the file unpacks to {unpacked:,} bytes, more than {self.max_unpacked_bytes:,} "
+                    "(max_unpacked_bytes): a decompression bomb, or a document too large to parse"
+                )
+
+    def _too_long(self, chars: int) -> str:
+        return f"the text has {chars:,} characters, more than {self.max_text_chars:,} (max_text_chars)"
 
     def _partition(self, item: SourceItem, data: bytes) -> list[Any]:
         quiet_telemetry()
@@ -107,7 +144,22 @@ class UnstructuredParser:
         try:
             return list(partition(**options))
         except Exception as error:
+            if type(error).__module__.startswith(_PDF_LIBRARIES) and type(error).__name__ not in _ENCRYPTED:
+                raise ParseError(_why_no_text(item, data, error)) from error
             raise ParseError(f"{item.extension or 'file'} could not be parsed: {_reason(error)}") from error
+
+
+def unpacked_size(data: bytes) -> int | None:
+    """The sum of the sizes a zip archive declares for its members (``None``: not a zip archive).
+
+    Python's zipfile, which the docx and other readers use, never unpacks a member past its declared
+    size, so the declared sum bounds what parsing can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # the parser reports a damaged file in its own words
 
 
 def assemble(raw_elements: Iterable[Any], skipped_kinds: frozenset[str]) -> tuple[str, list[Element]]:
@@ -152,23 +204,31 @@ def _partitioner(target: str) -> Callable[..., Any]:
     return getattr(module, function_name)
 
 
-def _why_no_text(item: SourceItem, data: bytes) -> str:
+def _why_no_text(item: SourceItem, data: bytes, error: BaseException | None = None) -> str:
+    """Why a document gave no text; ``error``: what the PDF reader raised, if it did."""
     if item.extension != ".pdf":
         return "no text could be extracted"
     if b"%%EOF" not in data[-4096:]:
         return "no text could be extracted: the PDF is truncated or damaged (it has no end-of-file marker)"
+    if error is not None:
+        return f"no text could be extracted: the PDF is damaged ({_first_line(error)})"
     return "no text could be extracted: the PDF has no text layer (scanned pages need OCR)"
 
 
+_PDF_LIBRARIES = ("pdfminer", "pikepdf", "pypdf")  # their errors are about the file's structure
 # pdfminer's errors for a PDF whose text is encrypted with a password it was not given
-_ENCRYPTED_PDF_ERRORS = frozenset({"PDFPasswordIncorrect", "PDFEncryptionError", "PDFEncryptionWarning"})
+_ENCRYPTED = frozenset({"PDFPasswordIncorrect", "PDFEncryptionError", "PDFEncryptionWarning"})
 
 
 def _reason(error: BaseException) -> str:
     if "Unable to determine file encoding" in str(error):
         return "the text is in no encoding that could be detected (binary data?)"
-    if type(error).__name__ in _ENCRYPTED_PDF_ERRORS:
+    if type(error).__name__ in _ENCRYPTED:
         return "encrypted PDF: its text needs a password to read"
+    return _first_line(error)
+
+
+def _first_line(error: BaseException) -> str:
     message = str(error).strip().splitlines()
     first = message[0][:300] if message else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -104,6 +104,13 @@ def _ingest_option_parameters(
     max_bytes: Annotated[
         int, typer.Option(help="Files larger than this fail with an error.")
     ] = DEFAULTS.max_bytes,
+    max_unpacked_bytes: Annotated[
+        int,
+        typer.Option(help="Zip-based files (docx, ...) that unpack to more than this fail with an error."),
+    ] = DEFAULTS.max_unpacked_bytes,
+    max_text_chars: Annotated[
+        int, typer.Option(help="Documents whose text is longer than this fail with an error.")
+    ] = DEFAULTS.max_text_chars,
     prune: Annotated[
         bool,
         typer.Option(help="Delete stored documents under the given paths that are no longer there."),

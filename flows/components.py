@@ -24,7 +24,11 @@ def build_source(paths: list[str], options: IngestOptions) -> FileSystemSource:
 
 
 def build_parser(options: IngestOptions) -> UnstructuredParser:
-    return UnstructuredParser(pdf_strategy=options.pdf_strategy)
+    return UnstructuredParser(
+        pdf_strategy=options.pdf_strategy,
+        max_unpacked_bytes=options.max_unpacked_bytes,
+        max_text_chars=options.max_text_chars,
+    )
 
 
 def build_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:

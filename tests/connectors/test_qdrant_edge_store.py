@@ -67,8 +67,7 @@ def test_a_folder_without_chunkwise_settings_is_not_taken_for_a_collection(tmp_p
 
 def test_a_creation_cut_short_is_redone(tmp_path: Path) -> None:
     with QdrantEdgeStore(tmp_path / "store") as store:
-        store.ensure_collection("docs", FINGERPRINT)
-        store.write_points("docs", points(5))
+        store.ensure_collection("docs", FINGERPRINT)  # the shard is made first, the file last
     (tmp_path / "store" / "collections" / "docs" / "collection.json").unlink()  # as if killed before it
 
     with QdrantEdgeStore(tmp_path / "store") as store:
@@ -123,3 +122,34 @@ def test_closing_a_store_that_only_read_changes_nothing(tmp_path: Path) -> None:
         store.optimize = optimized.append  # type: ignore[method-assign]
         store.search("docs", points(1)[0].vector, k=3)
     assert optimized == []
+
+
+def test_a_collection_that_lost_its_settings_file_is_never_recreated_over_its_points(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", points(5))
+        settings = tmp_path / "store" / "collections" / "docs" / "collection.json"
+    saved = settings.read_bytes()
+    settings.unlink()
+    with (
+        QdrantEdgeStore(tmp_path / "store") as store,
+        pytest.raises(StoreError, match=r"holds 5 points but has no collection\.json"),
+    ):
+        store.ensure_collection("docs", FINGERPRINT)
+    settings.write_bytes(saved)  # restored: every point is still there
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert store.count("docs") == 5
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"chunkwise": {"model": 3}}'])
+def test_a_damaged_settings_file_is_a_store_error_that_names_it(tmp_path: Path, damage: bytes) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", points(3))
+    settings = tmp_path / "store" / "collections" / "docs" / "collection.json"
+    settings.write_bytes(damage)
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        with pytest.raises(StoreError, match=r"collection\.json is damaged"):
+            store.fingerprint("docs")
+        with pytest.raises(StoreError, match=r"collection\.json is damaged"):
+            store.ensure_collection("docs", FINGERPRINT)

@@ -170,3 +170,40 @@ def test_layout_strategies_name_the_extra_they_need_when_it_is_missing(sample_da
     data = (sample_data / SAMPLES[".pdf"]).read_bytes()
     with pytest.raises(ParseError, match=r"chunkwise\[pdf-layout\]"):
         UnstructuredParser(pdf_strategy="hi_res").parse(SourceItem(uri="/x/a.pdf", name="a.pdf"), data)
+
+
+def _with_member(docx: bytes, name: str, size: int) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx)) as original,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for member in original.infolist():
+            bomb.writestr(member, original.read(member))
+        bomb.writestr(name, b"\0" * size)
+    return out.getvalue()
+
+
+def test_a_zip_based_file_that_unpacks_past_the_bound_is_refused_before_parsing(sample_data):
+    docx = (sample_data / SAMPLES[".docx"]).read_bytes()
+    bomb = _with_member(docx, "word/media/padding.bin", 4 * 1024 * 1024)
+    assert len(bomb) < len(docx) + 64 * 1024  # a few KB on disk
+    parser = UnstructuredParser(max_unpacked_bytes=2 * 1024 * 1024)
+    with pytest.raises(ParseError, match=r"unpacks to 4,\d{3},\d{3} bytes, more than 2,097,152"):
+        parser.parse(SourceItem(uri="/x/bomb.docx", name="bomb.docx"), bomb)
+    assert parser.parse(SourceItem(uri="/x/ok.docx", name="ok.docx"), docx).text  # the real one fits
+
+
+def test_text_longer_than_the_bound_is_refused(sample_data):
+    parser = UnstructuredParser(max_text_chars=5_000)
+    text = (sample_data / SAMPLES[".txt"]).read_bytes()
+    with pytest.raises(ParseError, match="more than max_text_chars"):  # refused before parsing
+        parser.parse(SourceItem(uri="/x/long.txt", name="long.txt"), text)
+    html = (sample_data / SAMPLES[".html"]).read_bytes()
+    with pytest.raises(ParseError, match=r"the text has [\d,]+ characters, more than 5,000"):
+        parser.parse(SourceItem(uri="/x/long.html", name="long.html"), html)
+    with pytest.raises(ConfigurationError):
+        UnstructuredParser(max_text_chars=0)

@@ -4,11 +4,13 @@ indexed, the exit code is 2, and what an earlier run indexed is never lost."""
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import random
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pikepdf
@@ -40,6 +42,8 @@ BAD = {
     "loop-b.md": ("read", "symlink loop"),
     "caf\\xe9.md": ("read", "not valid UTF-8"),  # listed under its escaped, printable name
     "encrypted.pdf": ("parse", "encrypted PDF"),
+    "bomb.docx": ("parse", "unpacks to 314,"),  # 300 MiB of zeros in a few hundred KB
+    "long.txt": ("parse", "more than max_text_chars (10,000,000 characters)"),
 }
 
 
@@ -81,6 +85,12 @@ def write_bad_files(folder: Path, sample_data: Path) -> None:
         latin1_name.write(b"# Cafe\n\nA file name in Latin-1 bytes.\n")
     with pikepdf.open(sample_data / "debian-new-maintainers-guide.pdf") as original:
         original.save(folder / "encrypted.pdf", encryption=pikepdf.Encryption(owner="o", user="secret"))
+    docx = (sample_data / "python-sorting-howto.docx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(docx)) as original, zipfile.ZipFile(folder / "bomb.docx", "w") as bomb:
+        for member in original.infolist():
+            bomb.writestr(member, original.read(member))
+        bomb.writestr("word/media/padding.bin", b"\0" * (300 * 1024 * 1024), zipfile.ZIP_DEFLATED)
+    (folder / "long.txt").write_bytes(b"word " * 2_000_001)
     locked = folder / "locked.md"
     locked.write_text("# Locked\n\nNobody may read this file.\n")
     locked.chmod(0)
