@@ -40,10 +40,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from chunkwise.flows.environment import quiet_libraries  # noqa: E402
+from chunkwise.flows.environment import quiet_libraries
 
 quiet_libraries()
 

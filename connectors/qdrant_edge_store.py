@@ -159,6 +159,9 @@ class QdrantEdgeStore:
 
     def fingerprint(self, collection: str) -> Fingerprint | None:
         if not self.collection_exists(collection):
+            folder = self._folder(collection)
+            if folder.exists():  # a shard without its file: refuse to call it absent if it holds points
+                self._check_unfinished(collection, folder)
             return None
         settings_file = self._settings_file(collection)
         try:

@@ -90,22 +90,23 @@ def ingest(
     settings = Settings()
     collection = collection or settings.collection
     encoder = build_embedder(options)
-    with _opened(store, settings) as vector_store, _ingest_progress(progress) as callback:
-        report = index_documents(
-            build_source(_paths(paths), options),
-            build_parser(options),
-            build_chunker(options, encoder),
-            encoder,
-            vector_store,
-            collection,
-            sparse_encoder=build_sparse_encoder(options),
-            batch_chunks=options.batch_chunks,
-            skip_unchanged=options.skip_unchanged,
-            prune=options.prune,
-            prune_force=options.prune_force,
-            reindex=options.reindex,
-            progress=callback,
-        )
+    with _opened(store, settings) as vector_store:
+        with _ingest_progress(progress) as callback:  # closed before the index build's own spinner
+            report = index_documents(
+                build_source(_paths(paths), options),
+                build_parser(options),
+                build_chunker(options, encoder),
+                encoder,
+                vector_store,
+                collection,
+                sparse_encoder=build_sparse_encoder(options),
+                batch_chunks=options.batch_chunks,
+                skip_unchanged=options.skip_unchanged,
+                prune=options.prune,
+                prune_force=options.prune_force,
+                reindex=options.reindex,
+                progress=callback,
+            )
         if report.indexed or report.deleted:
             optimize(vector_store, collection, quiet=progress is not True)
     return report
@@ -220,17 +221,18 @@ def copy(
     with contextlib.ExitStack() as stack:
         source_store = stack.enter_context(_opened(source, settings, existing=True))
         target_store = stack.enter_context(_opened(target, settings))
-        callback = (
-            progress if callable(progress) else stack.enter_context(console.copy_progress_bar(progress))
-        )
-        copied = copy_collection(
-            source_store,
-            target_store,
-            collection,
-            target_collection=to_collection,
-            replace=replace,
-            progress=callback,
-        )
+        with contextlib.ExitStack() as bar:  # closed before the index build's own spinner
+            callback = (
+                progress if callable(progress) else bar.enter_context(console.copy_progress_bar(progress))
+            )
+            copied = copy_collection(
+                source_store,
+                target_store,
+                collection,
+                target_collection=to_collection,
+                replace=replace,
+                progress=callback,
+            )
         if copied:
             optimize(target_store, target_collection, quiet=progress is not True)
     return copied

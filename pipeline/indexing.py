@@ -246,7 +246,7 @@ def settle_unlisted(
     fingerprint_digest: str,
     *,
     prune: ScopedSource | None = None,
-    listed: int = 0,
+    listed: int | None = None,
     force: bool = False,
     on_delete: Callable[[StoredDocument], None] | None = None,
 ) -> tuple[int, int]:
@@ -259,10 +259,14 @@ def settle_unlisted(
 
     Example::
 
-        deleted, outdated = settle_unlisted(store, "docs", unlisted, fingerprint.digest, prune=source)
+        deleted, outdated = settle_unlisted(
+            store, "docs", unlisted, fingerprint.digest, prune=source, listed=len(items)
+        )
     """
     unlisted = list(unlisted)
     if prune is not None:
+        if listed is None:
+            raise ConfigurationError("a prune needs the number of documents the source listed (listed=)")
         check_prune(sum(1 for d in unlisted if prune.covers(d.source)), listed, force=force)
     deleted = outdated = 0
     for document in unlisted:

@@ -263,6 +263,7 @@ def test_settle_unlisted_prunes_what_the_source_covers_and_counts_the_rest(
             unlisted,
             fingerprint.digest,
             prune=source,
+            listed=len(listed),
             on_delete=lambda entry: deleted_sources.append(entry.source),
         )
         remaining = {entry.source for entry in store.stored_documents("docs").values()}
