@@ -75,12 +75,12 @@ class FileSystemSource:
         self._folders: list[Path] = []
         self._files: set[str] = set()
         self._unlisted: set[Path] = set()
-        self._roots: dict[str, Path] = {}  # the folder each listed file was found in
         self._unreadable: dict[str, str] = {}  # listed files that cannot be read, and why
+        self._has_listed = False
 
     def items(self) -> Iterator[SourceItem]:
         self._folders, self._files, self._unlisted = [], set(), set()
-        self._roots, self._unreadable = {}, {}
+        self._unreadable, self._has_listed = {}, True
         seen: set[Path] = set()
         for path in self.paths:
             if not path.exists():
@@ -88,14 +88,12 @@ class FileSystemSource:
             if path.is_dir():
                 root = path.resolve()
                 self._folders.append(root)
-                yield from self._listed(self._walk(root), seen, root)
+                yield from self._listed(self._walk(root), seen)
             else:
                 self._files.add(os.path.normpath(path.absolute()))
-                yield from self._listed([(path.absolute(), None)], seen, None)
+                yield from self._listed([(path.absolute(), None)], seen)
 
-    def _listed(
-        self, files: Iterable[tuple[Path, str | None]], seen: set[Path], root: Path | None
-    ) -> Iterator[SourceItem]:
+    def _listed(self, files: Iterable[tuple[Path, str | None]], seen: set[Path]) -> Iterator[SourceItem]:
         for file, problem in files:
             uri = _printable(os.path.normpath(file))
             if problem is None and uri != os.path.normpath(file):
@@ -108,8 +106,6 @@ class FileSystemSource:
             if real in seen:  # the same file through another path or link is taken once
                 continue
             seen.add(real)
-            if root is not None:
-                self._roots[uri] = root
             yield SourceItem(uri=uri, name=file.name, size=_size(file))
 
     def covers(self, uri: str) -> bool:
@@ -123,12 +119,19 @@ class FileSystemSource:
         return any(_inside(path, folder) for folder in self._folders)
 
     def read(self, item: SourceItem) -> bytes:
-        """The file's bytes, read at its real path (no link is followed after the check)."""
+        """The file's bytes, read at its real path (no link is followed after the check).
+
+        A source that has not listed yet (another process reading a planned batch) lists first,
+        so that it knows each file's folder and which files cannot be read.
+        """
+        if not self._has_listed:
+            for _ in self.items():
+                pass
         if item.uri in self._unreadable:
             raise SourceError(self._unreadable[item.uri])
         try:
             real = Path(item.uri).resolve(strict=True)
-            root = self._roots.get(item.uri)
+            root = next((folder for folder in self._folders if _inside(Path(item.uri), folder)), None)
             if root is not None and not _inside(real, root):
                 raise SourceError(f"the file is now a link to {real}, outside {root}: not read")
             descriptor = os.open(real, _READ_FLAGS)

@@ -466,3 +466,14 @@ def test_a_fifo_is_refused_without_blocking(root: Path) -> None:
     [item] = list(source.items())
     with pytest.raises(SourceError, match="not a regular file"):
         source.read(item)
+
+
+def test_a_source_that_reads_before_listing_applies_the_same_checks(root: Path, tmp_path: Path) -> None:
+    # The ingest flow reads a planned batch through a fresh source, in another task or process.
+    secret = write(tmp_path / "outside" / "secret.md", "# Secret")
+    listed = write(root / "notes.md", "# Notes")
+    [item] = list(FileSystemSource([root]).items())
+    listed.unlink()
+    listed.symlink_to(secret)
+    with pytest.raises(SourceError, match="outside"):
+        FileSystemSource([root]).read(item)
