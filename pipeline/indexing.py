@@ -263,21 +263,20 @@ def settle_unlisted(
             store, "docs", unlisted, fingerprint.digest, prune=source, listed=len(items)
         )
     """
-    unlisted = list(unlisted)
+    doomed: list[StoredDocument] = []
+    kept: list[StoredDocument] = []
+    for document in unlisted:
+        (doomed if prune is not None and prune.covers(document.source) else kept).append(document)
     if prune is not None:
         if listed is None:
             raise ConfigurationError("a prune needs the number of documents the source listed (listed=)")
-        check_prune(sum(1 for d in unlisted if prune.covers(d.source)), listed, force=force)
-    deleted = outdated = 0
-    for document in unlisted:
-        if prune is not None and prune.covers(document.source):
-            store.delete_document(collection, document.document_id)
-            deleted += 1
-            if on_delete is not None:
-                on_delete(document)
-        elif not document.is_whole_from(fingerprint_digest):
-            outdated += 1
-    return deleted, outdated
+        check_prune(len(doomed), listed, force=force)
+    for document in doomed:
+        store.delete_document(collection, document.document_id)
+        if on_delete is not None:
+            on_delete(document)
+    outdated = [document for document in kept if not document.is_whole_from(fingerprint_digest)]
+    return len(doomed), len(outdated)
 
 
 PRUNE_MAX_SHARE = 0.5  # a prune may delete at most this share of its paths' documents...
