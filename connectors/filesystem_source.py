@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import logging
 import os
 import stat
@@ -28,6 +29,7 @@ DEFAULT_INCLUDE = (
     "*.docx",
 )
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+NOT_UTF8 = "the file name is not valid UTF-8 (shown with its bytes escaped): rename it"
 # Open the real path itself (a link swapped in after the check is not followed), without waiting on a
 # FIFO or a device: what was opened is then checked to be a regular file.
 _READ_FLAGS = os.O_RDONLY | sum(getattr(os, flag, 0) for flag in ("O_NOFOLLOW", "O_CLOEXEC", "O_NONBLOCK"))
@@ -76,11 +78,10 @@ class FileSystemSource:
         self._files: set[str] = set()
         self._unlisted: set[Path] = set()
         self._unreadable: dict[str, str] = {}  # listed files that cannot be read, and why
-        self._has_listed = False
 
     def items(self) -> Iterator[SourceItem]:
         self._folders, self._files, self._unlisted = [], set(), set()
-        self._unreadable, self._has_listed = {}, True
+        self._unreadable = {}
         seen: set[Path] = set()
         for path in self.paths:
             if not path.exists():
@@ -97,7 +98,7 @@ class FileSystemSource:
         for file, problem in files:
             uri = _printable(os.path.normpath(file))
             if problem is None and uri != os.path.normpath(file):
-                problem = "the file name is not valid UTF-8 (shown with its bytes escaped): rename it"
+                problem = NOT_UTF8
             if problem is not None:
                 self._unreadable[uri] = problem
                 yield SourceItem(uri=uri, name=_printable(file.name))
@@ -119,19 +120,14 @@ class FileSystemSource:
         return any(_inside(path, folder) for folder in self._folders)
 
     def read(self, item: SourceItem) -> bytes:
-        """The file's bytes, read at its real path (no link is followed after the check).
-
-        A source that has not listed yet (another process reading a planned batch) lists first,
-        so that it knows each file's folder and which files cannot be read.
-        """
-        if not self._has_listed:
-            for _ in self.items():
-                pass
+        """The file's bytes, read at its real path (no link is followed after the check), which must
+        lie inside the given folder the file is under. Works on a source that never listed too
+        (another process reading a planned batch)."""
         if item.uri in self._unreadable:
             raise SourceError(self._unreadable[item.uri])
         try:
             real = Path(item.uri).resolve(strict=True)
-            root = next((folder for folder in self._folders if _inside(Path(item.uri), folder)), None)
+            root = next((folder for folder in self._roots if _inside(Path(item.uri), folder)), None)
             if root is not None and not _inside(real, root):
                 raise SourceError(f"the file is now a link to {real}, outside {root}: not read")
             descriptor = os.open(real, _READ_FLAGS)
@@ -144,7 +140,8 @@ class FileSystemSource:
             finally:
                 os.close(descriptor)
         except FileNotFoundError as error:
-            raise SourceError("the file vanished before it could be read") from error
+            problem = NOT_UTF8 if _listed_under_escaped_name(item.uri) else None
+            raise SourceError(problem or "the file vanished before it could be read") from error
         except RuntimeError as error:  # pathlib's "Symlink loop"
             raise SourceError("a symlink loop: the path never reaches a file") from error
         except OSError as error:
@@ -153,6 +150,11 @@ class FileSystemSource:
             raise SourceError(f"the file could not be read: {error.strerror or error}") from error
         self._check_size(len(data), at_least=True)  # it may have grown since stat()
         return data
+
+    @functools.cached_property
+    def _roots(self) -> list[Path]:
+        """The given folders, resolved as listing resolves them."""
+        return [path.resolve() for path in self.paths if path.is_dir()]
 
     def _check_size(self, size: int, *, at_least: bool = False) -> None:
         if size > self.max_bytes:
@@ -225,6 +227,16 @@ def _read_at_most(descriptor: int, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def _listed_under_escaped_name(uri: str) -> bool:
+    """Whether ``uri`` is the printable name of a file whose real name is not valid UTF-8."""
+    folder, name = os.path.split(uri)
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return False
+    return any(_printable(entry) == name != entry for entry in entries)
 
 
 def _is_loop(error: BaseException) -> bool:

@@ -442,9 +442,10 @@ def test_a_file_name_that_is_not_utf8_is_listed_printably_and_its_read_says_why(
     assert [item.uri for item in items] == [f"{root}/caf\\xe9.md", f"{root}/good.md"]
     for item in items:
         item.uri.encode("utf-8")  # every uri can be stored and printed
-    with pytest.raises(SourceError, match="not valid UTF-8"):
-        source.read(items[0])
-    assert source.read(items[1]) == b"# Good"
+    for reader in (source, FileSystemSource([root])):  # the one that listed, and one that did not
+        with pytest.raises(SourceError, match="not valid UTF-8"):
+            reader.read(items[0])
+        assert reader.read(items[1]) == b"# Good"
 
 
 def test_a_file_swapped_for_a_link_outside_the_folder_after_listing_is_not_read(
