@@ -162,11 +162,13 @@ def test_pdf_words_keep_their_spaces_and_wrapped_list_items_stay_whole(parsed):
     assert any(item.endswith("(after checking their contents).") for item in items)
 
 
-def test_layout_strategies_name_the_extra_they_need_when_it_is_missing(sample_data):
-    import importlib.util
+def test_layout_strategies_name_the_extra_they_need_when_it_is_missing(sample_data, monkeypatch):
+    import sys
 
-    if importlib.util.find_spec("unstructured_inference") is not None:
-        pytest.skip("unstructured-inference is installed: the layout strategies can run")
+    # Whether or not the pdf-layout extra is installed here, the parser must see it as missing.
+    monkeypatch.setitem(sys.modules, "unstructured_inference", None)
+    for name in [name for name in sys.modules if name.startswith("unstructured.partition.pdf")]:
+        monkeypatch.delitem(sys.modules, name)
     data = (sample_data / SAMPLES[".pdf"]).read_bytes()
     with pytest.raises(ParseError, match=r"chunkwise\[pdf-layout\]"):
         UnstructuredParser(pdf_strategy="hi_res").parse(SourceItem(uri="/x/a.pdf", name="a.pdf"), data)
