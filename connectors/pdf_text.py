@@ -21,15 +21,27 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
+from pdfminer.layout import LTContainer
+from unstructured.cleaners.core import clean_extra_whitespace
+from unstructured.documents.coordinates import PixelSpace
+from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata
+from unstructured.nlp.patterns import PARAGRAPH_PATTERN
+from unstructured.partition.pdf_image.pdfminer_utils import (
+    PDFMinerConfig,
+    get_text_with_deduplication,
+    open_pdfminer_pages_generator,
+    rect_to_bbox,
+)
+from unstructured.partition.text import element_from_text
+from unstructured.partition.utils.config import env_config
+from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT
+from unstructured.partition.utils.sorting import sort_page_elements
+
 WORD_MARGIN = 0.1  # pdfminer's default: characters further apart than this (x their size) are two words
 
 
 def partition_pdf_text(file: IO[bytes], *, languages: list[str] | None = None, **_: Any) -> list[Any]:
     """The elements of every page's text layer, in reading order, each with its page number."""
-    from unstructured.partition.pdf_image.pdfminer_utils import PDFMinerConfig, open_pdfminer_pages_generator
-    from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT
-    from unstructured.partition.utils.sorting import sort_page_elements
-
     elements: list[Any] = []
     pages = open_pdfminer_pages_generator(file, pdfminer_config=PDFMinerConfig(word_margin=WORD_MARGIN))
     for page_number, (_, layout) in enumerate(pages, start=1):
@@ -39,14 +51,6 @@ def partition_pdf_text(file: IO[bytes], *, languages: list[str] | None = None, *
 
 
 def _page_elements(layout: Any, page_number: int, languages: list[str] | None) -> list[Any]:
-    from unstructured.cleaners.core import clean_extra_whitespace
-    from unstructured.documents.coordinates import PixelSpace
-    from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata
-    from unstructured.nlp.patterns import PARAGRAPH_PATTERN
-    from unstructured.partition.pdf_image.pdfminer_utils import get_text_with_deduplication, rect_to_bbox
-    from unstructured.partition.text import element_from_text
-    from unstructured.partition.utils.config import env_config
-
     system = PixelSpace(width=layout.width, height=layout.height)
     elements = []
     for box in layout:
@@ -100,8 +104,6 @@ def _continues(element: Any, previous: Any, across: float = 0.2, down: float = 0
 
 
 def _union(item: Any, element: Any) -> Any:
-    from unstructured.documents.elements import CoordinatesMetadata
-
     points = [*item.metadata.coordinates.points, *element.metadata.coordinates.points]
     x1, x2 = min(x for x, _ in points), max(x for x, _ in points)
     y1, y2 = min(y for _, y in points), max(y for _, y in points)
@@ -112,8 +114,6 @@ def _union(item: Any, element: Any) -> Any:
 
 def _text_within(item: Any) -> str:
     """The text of a pdfminer item that holds text boxes or characters (a figure, say)."""
-    from pdfminer.layout import LTContainer
-
     if hasattr(item, "get_text"):
         return str(item.get_text())
     if isinstance(item, LTContainer):
