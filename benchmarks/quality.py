@@ -125,7 +125,10 @@ def parse_set(dataset: EvalDataset) -> list[Document]:
         digest.update(hashlib.sha256(source.read(item)).digest())
     path = CACHE / f"{dataset.name}-{digest.hexdigest()[:16]}-parsed.pkl"
     if path.is_file():
-        return pickle.loads(path.read_bytes())
+        try:
+            return pickle.loads(path.read_bytes())
+        except (ImportError, AttributeError, pickle.UnpicklingError):
+            pass  # written by another version of the code: parsed again
     parser = build_parser(options)
     documents = []
     for item in items:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,31 @@ LOCK_FILE = ".lock"
 COLLECTIONS = "collections"
 SHARD = "shard"
 SETTINGS_FILE = "collection.json"
+MIB = 2**20
+WRITE_RESERVE_BYTES = 128 * MIB  # kept free beyond what a write needs (segments, the optimizers)
+OPEN_RESERVE_BYTES = 16 * MIB  # what opening a collection needs (its write-ahead log)
+WRITE_OVERHEAD = 4  # bytes on disk per byte of points: write-ahead log, segment, payload index
+
+
+def free_disk_bytes(path: Path) -> int:
+    """Free bytes on the file system holding ``path``, for this user."""
+    return shutil.disk_usage(path).free
+
+
+class _OpenFolder:
+    """What every store opened on one folder in this process shares: the lock, the open shards, and
+    the collections written since the folder was opened. The last store to close releases it."""
+
+    def __init__(self, key: str, lock: Any) -> None:
+        self.key = key
+        self.lock = lock
+        self.shards: dict[str, Any] = {}
+        self.written: set[str] = set()
+        self.users = 0
+
+
+_OPEN_FOLDERS: dict[str, _OpenFolder] = {}
+_OPEN_FOLDERS_GUARD = threading.Lock()
 
 
 class QdrantEdgeStore:
@@ -57,10 +83,16 @@ class QdrantEdgeStore:
     ``source``, a ``sparse`` vector with IDF next to the ``dense`` one) under
     ``PATH/collections/NAME/``, beside a ``collection.json`` that holds its fingerprint. One
     process opens a store at a time (a lock file guards it): a second gets
-    :class:`~pipeline.errors.StoreInUseError`; several writers need a Qdrant server.
+    :class:`~pipeline.errors.StoreInUseError`, which names the process holding it; several writers
+    need a Qdrant server. Within one process, every store opened on the same folder shares one open
+    store (a notebook re-running a cell, two retrievers side by side); the last to close releases it.
 
     Writes go in batches of ``batch_size`` points and are in the write-ahead log when the call
-    returns (a killed process loses none of them); reads go in pages of ``scroll_page``.
+    returns (a killed process loses none of them); reads go in pages of ``scroll_page``. Before
+    each write the free space of the store's disk is checked against what the write needs plus
+    ``reserve_bytes`` (and before opening a collection against a smaller reserve): on a disk too
+    full the store raises :class:`~pipeline.errors.StoreError` and writes nothing, so what it
+    holds stays whole, where writing on would crash the engine mid-write.
     Closing a store that wrote runs the engine's optimizers: segments of ``index_after`` points
     or more get an HNSW index (below that, exact search is as fast), deleted points are
     vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
@@ -80,6 +112,7 @@ class QdrantEdgeStore:
         batch_size: int = 256,
         scroll_page: int = 4096,
         index_after: int | None = 20_000,
+        reserve_bytes: int = WRITE_RESERVE_BYTES,
     ) -> None:
         if not str(path):
             raise ConfigurationError("the store path is empty")
@@ -92,47 +125,58 @@ class QdrantEdgeStore:
         self.batch_size = batch_size
         self.scroll_page = scroll_page
         self.index_after = index_after
-        self._lock: Any = None
-        self._shards: dict[str, Any] = {}
-        self._written: set[str] = set()
+        self.reserve_bytes = reserve_bytes
+        self._open_folder: _OpenFolder | None = None
 
     # -- opening and closing -------------------------------------------------------------
 
     def open(self) -> QdrantEdgeStore:
         """Take the store's lock (done on first use; call it to fail early when the store is busy)."""
-        if self._lock is not None:
+        if self._open_folder is not None:
             return self
         _refuse_client_folder(self.path)
         try:
             (self.path / COLLECTIONS).mkdir(parents=True, exist_ok=True)
-            lock = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 - held until close()
         except OSError as error:
             raise StoreError(f"cannot open the store {self.path}: {error}") from error
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise StoreInUseError(
-                f"the store {self.path} is in use by another process (an embedded store has one "
-                "process at a time): wait for it to finish, or use a Qdrant server URL"
-            ) from None
-        self._lock = lock
+        key = os.path.realpath(self.path)
+        with _OPEN_FOLDERS_GUARD:
+            shared = _OPEN_FOLDERS.get(key)
+            if shared is None:
+                shared = _OPEN_FOLDERS[key] = _OpenFolder(key, _take_lock(self.path))
+            shared.users += 1
+        self._open_folder = shared
         return self
 
     def close(self) -> None:
-        """Optimize the collections written to (see ``index_after``), flush and release the store."""
+        """Release this store; the last store of the folder in this process optimizes the collections
+        written to (see ``index_after``), flushes and releases the folder."""
+        shared, self._open_folder = self._open_folder, None
+        if shared is None:
+            return
+        with _OPEN_FOLDERS_GUARD:
+            shared.users -= 1
+            if shared.users:
+                return
+            del _OPEN_FOLDERS[shared.key]
         try:
             if self.index_after is not None:
-                for collection in sorted(self._written & set(self._shards)):
-                    self.optimize(collection)
-            for shard in self._shards.values():
+                for collection in sorted(shared.written & set(shared.shards)):
+                    self._optimize_shard(collection, shared.shards[collection])
+            for shard in shared.shards.values():
                 shard.close()
         finally:
-            self._shards.clear()
-            self._written.clear()
-            if self._lock is not None:
-                self._lock.close()
-                self._lock = None
+            shared.shards.clear()
+            shared.written.clear()
+            _release_lock(shared.lock)
+
+    @property
+    def _shards(self) -> dict[str, Any]:
+        return self.open()._open_folder.shards  # type: ignore[union-attr]
+
+    @property
+    def _written(self) -> set[str]:
+        return self.open()._open_folder.written  # type: ignore[union-attr]
 
     def __enter__(self) -> QdrantEdgeStore:
         return self.open()
@@ -194,11 +238,20 @@ class QdrantEdgeStore:
         """Index, merge and vacuum segments as the engine plans; ``True`` if it changed any.
 
         Building the HNSW index of a large collection takes minutes (a million points: an hour).
+        Skipped, with a warning, when the disk lacks the room: the points stay whole and searchable.
         """
-        logger.info("optimizing %s", collection)
-        changed = bool(self._shard(collection).optimize())
+        changed = self._optimize_shard(collection, self._shard(collection))
         self._written.discard(collection)
         return changed
+
+    def _optimize_shard(self, collection: str, shard: Any) -> bool:
+        try:  # rewriting segments can take as much room as the collection holds
+            self._check_room(_folder_bytes(self._folder(collection)), f"optimize {collection!r}")
+        except StoreError as error:
+            logger.warning("%s; the search index is left as it is", error)
+            return False
+        logger.info("optimizing %s", collection)
+        return bool(shard.optimize())
 
     def indexed_points(self, collection: str) -> tuple[int, int]:
         """How many points the collection holds, and how many of their dense vectors are in HNSW."""
@@ -345,6 +398,7 @@ class QdrantEdgeStore:
             raise StoreError(f"collection {collection!r} does not exist in {self.path}")
         from qdrant_edge import EdgeShard
 
+        self._check_room(0, f"open collection {collection!r}", reserve=OPEN_RESERVE_BYTES)
         try:
             shard = EdgeShard.load(str(self._folder(collection) / SHARD))
         except Exception as error:
@@ -359,6 +413,7 @@ class QdrantEdgeStore:
         if folder.exists():  # left by a creation that did not finish, or a collection that lost its file
             self._check_unfinished(collection, folder)
             shutil.rmtree(folder)
+        self._check_room(MIB, f"create collection {collection!r}")
         shard = EdgeShard.create(str(folder / SHARD), _edge_config(fingerprint.dimension, self.index_after))
         for field in INDEXED_FIELDS:
             shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
@@ -396,12 +451,28 @@ class QdrantEdgeStore:
     def _upsert(self, collection: str, points: Sequence[Point]) -> None:
         from qdrant_edge import UpdateOperation
 
+        self._check_room(WRITE_OVERHEAD * _points_bytes(points), f"write to {collection!r}")
         self._update(collection, UpdateOperation.upsert_points([_edge_point(p) for p in points]))
 
     def _delete(self, collection: str, selector: Any) -> None:
         from qdrant_edge import UpdateOperation
 
+        self._check_room(MIB, f"delete from {collection!r}")
         self._update(collection, UpdateOperation.delete_points_by_filter(selector))
+
+    def _check_room(self, needed: int, doing: str, *, reserve: int | None = None) -> None:
+        """Refuse to ``doing`` when the store's disk has less than ``needed`` plus the reserve free."""
+        reserve = self.reserve_bytes if reserve is None else reserve
+        try:
+            free = free_disk_bytes(self.path)
+        except OSError:
+            return  # the write itself will say what is wrong with the folder
+        if free < needed + reserve:
+            raise StoreError(
+                f"not enough free disk space to {doing} in {self.path}: {free / MIB:,.0f} MiB free, about "
+                f"{(needed + reserve) / MIB:,.0f} MiB needed ({reserve / MIB:,.0f} MiB of it kept free). "
+                "Nothing was written and the store is whole: free some space and run again"
+            )
 
     def _update(self, collection: str, operation: Any) -> None:
         try:
@@ -481,6 +552,78 @@ def _edge_point(point: Point) -> Any:
     if point.sparse is not None and point.sparse.indices:
         vectors[SPARSE] = EdgeSparse(list(point.sparse.indices), list(point.sparse.values))
     return EdgePoint(point.id, vectors, point.payload)
+
+
+def _points_bytes(points: Sequence[Point]) -> int:
+    """About what ``points`` take in memory as written: vectors, term weights and payload."""
+    total = 0
+    for point in points:
+        sparse = len(point.sparse.indices) if point.sparse is not None else 0
+        total += 4 * len(point.vector) + 8 * sparse + len(json.dumps(point.payload))
+    return total
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The disk space the files under ``folder`` take (the engine's files are preallocated: their
+    sizes say far more)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += 512 * os.stat(os.path.join(root, name), follow_symlinks=False).st_blocks
+            except OSError:
+                continue
+    return total
+
+
+def _take_lock(path: Path) -> Any:
+    """The store's lock file, locked, with this process's id in it (named to a second process)."""
+    try:
+        lock = open(path / LOCK_FILE, "a+")  # noqa: SIM115 - held until the folder is released
+    except OSError as error:
+        raise StoreError(f"cannot open the store {path}: {error}") from error
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = _holder(lock.read().strip())
+        lock.close()
+        raise StoreInUseError(
+            f"the store {path} is in use by another process{holder} (an embedded store has one "
+            "process at a time): wait for it to finish, or use a Qdrant server URL"
+        ) from None
+    try:
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+    except OSError:
+        pass  # a store on a full or read-only disk still opens; the holder is just not named
+    return lock
+
+
+def _release_lock(lock: Any) -> None:
+    try:
+        lock.truncate(0)
+    except OSError:
+        pass
+    finally:
+        lock.close()
+
+
+def _holder(pid: str) -> str:
+    """`` (process 123: chunkwise ingest docs)`` for the id in a lock file, ``""`` if unknown."""
+    if not pid.isdigit():
+        return ""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f" (process {pid})"
+    words = command.split()
+    if len(words) > 1 and Path(words[0]).name.startswith("python"):
+        words = words[1:]  # "python -m chunkwise ..." or "python script.py": the part that says what
+    shown = " ".join([Path(words[0]).name, *words[1:]])[:120] if words else ""
+    return f" (process {pid}: {shown})" if shown else f" (process {pid})"
 
 
 def _refuse_client_folder(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,11 @@ settings.register_profile("default", max_examples=60, derandomize=True)
 settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# Workers of pytest-xdist share the cores: each, and every process it starts, gets its share of
+# threads (torch reads this when first imported, which no import above does).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 # The suite proves that nothing needs the network: the model, encodings and spaCy data are local.
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Model descriptions are remembered in a folder of the suite's own, never the user's cache.
@@ -71,3 +77,21 @@ class CollectionState:
 def collection_state():
     """``collection_state(store, collection)`` reads every point of a collection."""
     return CollectionState
+
+
+def _store_lock_is_free(folder: Path) -> bool:
+    """Whether nothing holds the embedded store's lock, this process included (flock locks are per
+    open file, so a new open sees a lock this process holds through another)."""
+    with open(folder / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return True
+
+
+@pytest.fixture(scope="session")
+def store_lock_is_free():
+    """``store_lock_is_free(folder)``: no process, this one included, holds the store at ``folder``."""
+    return _store_lock_is_free

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +14,12 @@ import pytest
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.connectors.stores import open_store
-from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
+from chunkwise.pipeline.errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    StoreError,
+    StoreInUseError,
+)
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import SparseVector
@@ -152,3 +159,82 @@ def test_a_damaged_settings_file_is_a_store_error_that_names_it(tmp_path: Path, 
             store.fingerprint("docs")
         with pytest.raises(StoreError, match=r"collection\.json is damaged"):
             store.ensure_collection("docs", FINGERPRINT)
+
+
+def test_every_store_of_a_folder_in_one_process_shares_it_until_the_last_one_closes(
+    tmp_path: Path, store_lock_is_free
+) -> None:
+    folder = tmp_path / "store"
+    (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    first = QdrantEdgeStore(folder).open()
+    first.ensure_collection("docs", FINGERPRINT)
+    first.write_points("docs", points(30))
+    with QdrantEdgeStore(tmp_path / "link") as second:  # the same folder, named another way
+        assert second.count("docs") == 30
+        second.delete_document("docs", "d0")
+    assert first.count("docs") == 20  # the second store's close left the first one open
+    assert not store_lock_is_free(folder)
+    first.close()
+    assert store_lock_is_free(folder)
+    with QdrantEdgeStore(folder) as reopened:
+        assert reopened.count("docs") == 20
+
+
+HOLDER = """
+import sys
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+
+store = QdrantEdgeStore(sys.argv[1]).open()
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_store_held_by_another_process_is_refused_with_that_process_named(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreInUseError, match=rf"in use by another process \(process {holder.pid}: "):
+            QdrantEdgeStore(folder).open()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    with QdrantEdgeStore(folder) as store:  # the holder exited: its lock went with it
+        assert store.collections() == []
+
+
+def test_a_write_the_disk_has_no_room_for_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chunkwise.connectors import qdrant_edge_store
+
+    def free_space(free: int) -> None:
+        monkeypatch.setattr(qdrant_edge_store, "free_disk_bytes", lambda path: free)
+
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", points(20))
+        more = [replace(point, id=f"10000000-0000-0000-0000-{i:012d}") for i, point in enumerate(points(20))]
+        free_space(qdrant_edge_store.WRITE_RESERVE_BYTES + 1000)  # the reserve, and too little for 20 points
+        with pytest.raises(StoreError, match=r"not enough free disk space to write to 'docs' .* MiB free"):
+            store.write_points("docs", more)
+        with pytest.raises(StoreError, match="not enough free disk space to delete from 'docs'"):
+            store.delete_document("docs", "d0")
+        assert store.count("docs") == 20
+        free_space(qdrant_edge_store.WRITE_RESERVE_BYTES + 2**20)  # room for them
+        store.write_points("docs", more)
+        assert store.count("docs") == 40
+
+    free_space(2**20)  # under what opening a collection needs
+    with (
+        QdrantEdgeStore(tmp_path / "store") as store,
+        pytest.raises(StoreError, match="not enough free disk space to open collection 'docs'"),
+    ):
+        store.count("docs")
+    monkeypatch.undo()
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert store.count("docs") == 40

@@ -17,6 +17,7 @@ import pytest
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.qdrant_common import prefetch_limit
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.stores import Store, open_store
 from chunkwise.pipeline.copying import copy_collection
 from chunkwise.pipeline.errors import (
@@ -834,15 +835,24 @@ def test_data_and_fingerprint_persist_after_close(disk_location: str) -> None:
         assert sparse_hits[0].id == doc.points[1].id
 
 
-def test_second_store_on_the_same_folder_in_this_process_is_refused(disk_location: str) -> None:
+def test_a_second_store_on_the_same_folder_in_this_process_shares_it_or_is_refused(
+    disk_location: str,
+) -> None:
+    """Qdrant Edge: every store of a folder in one process shares one open store. qdrant-client's
+    local mode allows one client per folder, so a second is refused."""
+    doc = make_doc("/docs/a.md", chunks=4, seed=1)
     with open_store(disk_location) as first:
         first.ensure_collection(COLLECTION, FINGERPRINT)
         second = open_store(disk_location)  # nothing is opened yet
-
-        with pytest.raises(StoreInUseError, match="in use"):
-            second.count(COLLECTION)
-
-        assert first.count(COLLECTION) == 0  # the first one still works
+        if isinstance(first, QdrantEdgeStore):
+            with second:
+                second.replace_document(COLLECTION, doc.id, doc.points)
+                assert first.count(COLLECTION) == 4  # one store: each sees the other's writes
+            assert all_ids(first) == doc.point_ids  # closing the second left the first open
+        else:
+            with pytest.raises(StoreInUseError, match="in use"):
+                second.count(COLLECTION)
+            assert first.count(COLLECTION) == 0  # the first one still works
         assert first.fingerprint(COLLECTION) == FINGERPRINT
 
 

@@ -52,7 +52,7 @@ def test_each_format_gives_exact_element_spans(parsed, extension):
         (".md", "Windows vs. POSIX", "The default operation of the node:path module varies"),
         (".txt", "SYNOPSIS", "git bisect"),
         (".html", "Chapter 8. The Debian package management tools", "dpkg --search foo"),
-        (".pdf", "Debian New Maintainers’ Guide", "debian/rules"),
+        (".pdf", "Debian New Maintainers’ Guide", "2.7 Setting up dh_make"),
         (".docx", "Sorting HOW TO", "Sorts are guaranteed to be stable"),
     ],
 )
@@ -80,7 +80,7 @@ def test_pdf_elements_carry_page_numbers_and_drop_running_heads(parsed):
     document = parsed[".pdf"]
     pages = [e.page for e in document.elements]
     assert all(isinstance(p, int) for p in pages)
-    assert pages == sorted(pages) and max(pages) > 50
+    assert pages == sorted(pages) and max(pages) == 18  # the last page of the sample PDF
     assert "Header" not in {e.kind for e in document.elements}
 
 

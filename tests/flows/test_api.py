@@ -72,6 +72,23 @@ def test_open_retriever_query_and_info_read_the_collection(ingested):
     assert details.fingerprint["chunking"]["strategy"] == "fixed"
 
 
+def test_two_retrievers_on_one_embedded_store_in_one_process_both_answer(ingested):
+    """A notebook re-running its cell, or an app comparing two modes: the store is shared, not locked."""
+    store, _ = ingested
+    question = "What does path.basename return?"
+    hybrid = chunkwise.open_retriever(store, "docs", k=1)
+    dense = chunkwise.open_retriever(store, "docs", k=1, mode="dense")
+    try:
+        for retriever in (hybrid, dense):
+            [best] = retriever.invoke(question)
+            assert Path(best.metadata["source"]).name == "nodejs-path.md"
+        dense.close()
+        assert Path(hybrid.invoke(question)[0].metadata["source"]).name == "nodejs-path.md"
+    finally:
+        hybrid.close()
+        dense.close()
+
+
 def test_copy_moves_a_collection_between_stores_given_open_or_by_location(ingested, tmp_path):
     store, report = ingested
     with open_store(":memory:") as target:
