@@ -1,8 +1,8 @@
 """chunkwise: documents in, a Qdrant collection a RAG application can trust out.
 
 One call per job, with the ``chunkwise`` command's defaults: :func:`ingest`, :func:`open_retriever`
-(a langchain-core retriever), :func:`query`, :func:`evaluate`, :func:`info`, :func:`copy` and
-:func:`serve`. The parts they are built from live in ``chunkwise.pipeline`` (plain Python),
+(a langchain-core retriever), :func:`query`, :func:`evaluate`, :func:`info`, :func:`verify`,
+:func:`copy` and :func:`serve`. The parts they are built from live in ``chunkwise.pipeline`` (plain Python),
 ``chunkwise.connectors`` (parsers, encoders, stores, retriever) and ``chunkwise.flows`` (Prefect, CLI).
 
 Example::
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         open_retriever,
         query,
         serve,
+        verify,
     )
     from chunkwise.flows.evaluate import EvalRow
     from chunkwise.flows.settings import IngestOptions, Settings
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from chunkwise.pipeline.evaluation.comparison import Comparison
     from chunkwise.pipeline.report import DocumentFailure, RunReport
     from chunkwise.pipeline.types import Fusion
+    from chunkwise.pipeline.verify import Verification
 
 try:
     __version__ = version("chunkwise")
@@ -72,6 +74,7 @@ _WHERE = {
         "open_retriever",
         "query",
         "serve",
+        "verify",
     ),
     "chunkwise.flows.settings": ("IngestOptions", "Settings"),
     "chunkwise.flows.evaluate": ("EvalRow",),
@@ -94,6 +97,7 @@ _WHERE = {
     "chunkwise.pipeline.evaluation.comparison": ("Comparison",),
     "chunkwise.pipeline.report": ("DocumentFailure", "RunReport"),
     "chunkwise.pipeline.types": ("Fusion",),
+    "chunkwise.pipeline.verify": ("Verification",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -135,6 +139,7 @@ __all__ = [
     "StoreError",
     "StoreInUseError",
     "StoreUnavailableError",
+    "Verification",
     "__version__",
     "copy",
     "evaluate",
@@ -143,4 +148,5 @@ __all__ = [
     "open_retriever",
     "query",
     "serve",
+    "verify",
 ]

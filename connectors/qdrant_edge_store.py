@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ SETTINGS_FILE = "collection.json"
 MIB = 2**20
 WRITE_RESERVE_BYTES = 128 * MIB  # kept free beyond what a write needs (segments, the optimizers)
 OPEN_RESERVE_BYTES = 16 * MIB  # what opening a collection needs (its write-ahead log)
+VECTOR_SAMPLE = 256  # points whose vectors an ingest reads back before trusting the collection
 WRITE_OVERHEAD = 4  # bytes on disk per byte of points: write-ahead log, segment, payload index
 
 
@@ -69,6 +71,7 @@ class _OpenFolder:
         self.lock = lock
         self.shards: dict[str, Any] = {}
         self.written: set[str] = set()
+        self.sampled: set[str] = set()  # collections whose vectors were read back and found whole
         self.users = 0
 
 
@@ -294,7 +297,14 @@ class QdrantEdgeStore:
     def stored_documents(
         self, collection: str, *, document_ids: Collection[str] | None = None
     ) -> dict[str, StoredDocument]:
-        """Every document in the collection (or of ``document_ids``) with its points counted per version."""
+        """Every document in the collection (or of ``document_ids``) with its points counted per version.
+
+        Reading the whole manifest (what an ingest does first) also reads back the vectors of a
+        sample of points, as a first search does: a collection whose vector file was damaged is
+        refused, not taken as unchanged or searched as if whole.
+        """
+        if document_ids is None:
+            self._check_vector_sample(collection)
         return read_manifest(self._scroll, _models(), collection, document_ids)
 
     def points(
@@ -313,7 +323,9 @@ class QdrantEdgeStore:
         from qdrant_edge import FacetRequest
 
         check_indexed_field(key)
-        facets = self._shard(collection).facet(FacetRequest(key=key, limit=2**31 - 1, exact=exact))
+        shard = self._shard(collection)
+        with self._reading(collection):
+            facets = shard.facet(FacetRequest(key=key, limit=2**31 - 1, exact=exact))
         return [hit.value for hit in facets.hits if hit.count > 0]  # deleted values linger with count 0
 
     def search(
@@ -330,6 +342,7 @@ class QdrantEdgeStore:
     ) -> list[SearchHit]:
         from qdrant_edge import Prefetch, QueryRequest
 
+        self._check_vector_sample(collection)
         query_filter = payload_filter(_models(), filters)
         queries = _queries(vector, sparse)
         if len(queries) == 1:
@@ -350,7 +363,10 @@ class QdrantEdgeStore:
                 with_vector=[DENSE] if with_vectors else False,
                 score_threshold=score_threshold,
             )
-        return best_hits([search_hit(point) for point in self._shard(collection).query(request)], k)
+        shard = self._shard(collection)
+        with self._reading(collection):
+            found = shard.query(request)
+        return best_hits([search_hit(point) for point in found], k)
 
     def search_documents(
         self,
@@ -376,7 +392,9 @@ class QdrantEdgeStore:
         from qdrant_edge import CountRequest
 
         request = CountRequest(exact=True, filter=payload_filter(_models(), filters))
-        return int(self._shard(collection).count(request))
+        shard = self._shard(collection)
+        with self._reading(collection):
+            return int(shard.count(request))
 
     def document_count(self, collection: str) -> int:
         """How many distinct documents the collection holds."""
@@ -474,6 +492,38 @@ class QdrantEdgeStore:
                 "Nothing was written and the store is whole: free some space and run again"
             )
 
+    def _check_vector_sample(self, collection: str, size: int = VECTOR_SAMPLE) -> None:
+        """Refuse a collection whose sampled points come back without a vector (their order is by
+        id, so the sample is spread over the files)."""
+        from qdrant_edge import ScrollRequest
+
+        shard, sampled = self._shard(collection), self._open_folder.sampled  # type: ignore[union-attr]
+        if collection in sampled:
+            return
+        with self._reading(collection):
+            records, _ = shard.scroll(ScrollRequest(limit=size, with_payload=False, with_vector=[DENSE]))
+        lost = sum(1 for record in records if not np.any(point_from_record(record).vector))
+        if not lost:
+            sampled.add(collection)
+        else:
+            raise StoreError(
+                f"collection {collection!r} in {self.path} is damaged: {lost} of {len(records)} points "
+                f"read back without their vector. `chunkwise verify --store {self.path} --collection "
+                f"{collection}` lists the damage; restore the store from a backup, or ingest again with "
+                "--reindex"
+            )
+
+    @contextmanager
+    def _reading(self, collection: str) -> Iterator[None]:
+        """The engine's errors while reading, as a StoreError that says where and what to do."""
+        try:
+            yield
+        except Exception as error:
+            raise StoreError(
+                f"reading collection {collection!r} in {self.path} failed: {error}. If its files were "
+                f"damaged, `chunkwise verify --store {self.path} --collection {collection}` lists what"
+            ) from error
+
     def _update(self, collection: str, operation: Any) -> None:
         try:
             self._shard(collection).update(operation)
@@ -497,7 +547,8 @@ class QdrantEdgeStore:
                 with_payload=with_payload,
                 with_vector=with_vectors,
             )
-            records, offset = shard.scroll(request)
+            with self._reading(collection):
+                records, offset = shard.scroll(request)
             yield from records
             if offset is None:
                 return

@@ -53,6 +53,7 @@ from chunkwise.pipeline.evaluation.comparison import Comparison
 from chunkwise.pipeline.indexing import ProgressCallback, index_documents
 from chunkwise.pipeline.report import RunReport
 from chunkwise.pipeline.types import Fusion
+from chunkwise.pipeline.verify import Verification, verify_collection
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -198,6 +199,24 @@ def info(store: StoreArgument = None, collection: str | None = None) -> Collecti
             documents=vector_store.document_count(collection),
             fingerprint=fingerprint.to_dict(),
         )
+
+
+def verify(
+    store: StoreArgument = None, collection: str | None = None, *, searches: int = 200
+) -> Verification:
+    """Read every point of a collection and report damage (``chunkwise verify``): unreadable points,
+    vectors that are all zeros or of the wrong size, payloads without their keys, documents missing
+    chunks, and ``searches`` points that their own vector does not find.
+
+    Example::
+
+        result = chunkwise.verify(".chunkwise/qdrant", "docs")
+        if not result.sound:
+            print("\n".join(result.problems))
+    """
+    settings = Settings()
+    with _opened(store, settings, existing=True) as vector_store:
+        return verify_collection(vector_store, collection or settings.collection, searches=searches)
 
 
 def copy(

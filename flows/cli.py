@@ -188,6 +188,21 @@ def info(
 
 
 @app.command()
+def verify(
+    store: StoreOption = None,
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read every point of a collection and check it: exit 0 when it is sound, 1 when it is damaged."""
+    result = api.verify(store, collection)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        console.print_verification(result.to_dict())
+    raise typer.Exit(0 if result.sound else 1)
+
+
+@app.command()
 def copy(
     source: Annotated[str, typer.Argument(help="Store to copy from: folder, URL or local:FOLDER.")],
     target: Annotated[str, typer.Argument(help="Store to copy to: folder, URL or local:FOLDER.")],

@@ -272,6 +272,13 @@ def print_info(info: dict[str, Any]) -> None:
     out_console.print(table)
 
 
+def print_verification(result: dict[str, Any]) -> None:
+    """The counts on stdout; ``sound``, or each kind of damage, one line each."""
+    print_info({key: value for key, value in result.items() if key != "problems"})
+    for problem in result["problems"]:
+        out_console.print(f"[red]damaged:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
+
+
 def print_copy(summary: dict[str, Any]) -> None:
     out_console.print(
         f"Copied {summary['points']:,} points of {escape(summary['collection'])} "

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -53,6 +54,10 @@ def without_root_file_access() -> None:
     for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
         if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CHUNKWISE, *arguments], capture_output=True, text=True, timeout=600)
 
 
 def ingest(folder: Path, store: Path, as_json: bool = True) -> subprocess.CompletedProcess[str]:
@@ -167,3 +172,37 @@ def test_the_terminal_report_shows_odd_names_escaped(bad_run, tmp_path):
     assert f"failed {folder}/odd\\nname [draft].pdf [parse]: no text could be extracted" in result.stderr
     assert f"failed {folder}/truncated.pdf [parse]: no text could be extracted" in result.stderr
     assert result.stderr.count("failed ") == len(BAD) + 1
+
+
+DAMAGES = {  # a file of the segment holding the points, cut short as a full disk or a broken copy does
+    "vectors": ("vector_storage-dense/vectors/chunk_0.mmap", 3000),  # one vector of 384 floats is left
+    "payloads": ("payload_storage/page_0.dat", 200),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_store_is_one_error_to_query_and_ingest_and_verify_lists_it(bad_run, tmp_path, damage):
+    folder, store, _, _ = bad_run
+    damaged = tmp_path / "store"
+    shutil.copytree(store, damaged)
+    name, kept = DAMAGES[damage]
+    targets = list(damaged.glob(f"collections/{COLLECTION}/shard/segments/*/{name}"))
+    assert targets
+    for target in targets:
+        with open(target, "r+b") as file:
+            file.truncate(kept)
+
+    ran = {
+        "query": cli("query", "Who reads Japanese?", "--store", str(damaged), "--collection", COLLECTION),
+        "ingest": ingest(folder, damaged),
+        "verify": cli("verify", "--store", str(damaged), "--collection", COLLECTION),
+    }
+
+    for command, result in ran.items():
+        assert result.returncode == 1, (command, result.stderr)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+    for command in ("query", "ingest"):
+        assert f"collection '{COLLECTION}' in {damaged}" in ran[command].stderr, ran[command].stderr
+        assert "chunkwise verify" in ran[command].stderr
+    assert ran["ingest"].stdout == ""  # no report calling the documents unchanged
+    assert "damaged:" in ran["verify"].stdout
