@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chunkwise.connectors.offline import quiet_telemetry, use_shipped_spacy_model
+from chunkwise.connectors.parse_worker import ParseWorker
 from chunkwise.pipeline.errors import ConfigurationError, ParseError
 from chunkwise.pipeline.source import SourceItem
 from chunkwise.pipeline.types import Document, Element
@@ -24,6 +25,7 @@ _MARKUP = frozenset({".html", ".htm", ".xhtml"})  # much of their size is tags, 
 _ZIP_FORMATS = frozenset({".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub"})
 DEFAULT_MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # what a zip-based document may unpack to
 DEFAULT_MAX_TEXT_CHARS = 10_000_000  # text of one document: about 1,500 pages, or 5,000 chunks
+DEFAULT_MAX_SECONDS = 300.0  # parsing one document (a 500-page PDF's text layer takes about 3 minutes)
 # Running heads, footers and page numbers repeat on every page and only add noise to chunks.
 DEFAULT_SKIPPED_KINDS = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})
 
@@ -57,7 +59,10 @@ class UnstructuredParser:
     unless ``pdf_strategy`` says otherwise. Bounds keep one document from taking the run's memory
     and time: a zip-based file (docx, xlsx, pptx, odt, epub) whose parts unpack to more than
     ``max_unpacked_bytes`` is refused before parsing, and so is a text file longer than
-    ``max_text_chars`` (and any document whose extracted text is).
+    ``max_text_chars`` (and any document whose extracted text is). With ``max_seconds``, documents
+    are parsed in a child process (:class:`~chunkwise.connectors.parse_worker.ParseWorker`) that is
+    stopped when one takes longer, so that a pathological file fails alone instead of holding the
+    run; a crash of a parsing library then fails its document only.
 
     Example::
 
@@ -74,16 +79,19 @@ class UnstructuredParser:
         languages: Iterable[str] = ("eng",),
         max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        max_seconds: float | None = None,
     ) -> None:
         if pdf_strategy not in PDF_STRATEGIES:
             raise ConfigurationError(f"pdf_strategy ({pdf_strategy!r}) must be one of {PDF_STRATEGIES}")
-        if max_unpacked_bytes <= 0 or max_text_chars <= 0:
-            raise ConfigurationError("max_unpacked_bytes and max_text_chars must be > 0")
+        if max_unpacked_bytes <= 0 or max_text_chars <= 0 or (max_seconds is not None and max_seconds <= 0):
+            raise ConfigurationError("max_unpacked_bytes, max_text_chars and max_seconds must be > 0")
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_text_chars = max_text_chars
         self.pdf_strategy = pdf_strategy
         self.skipped_kinds = frozenset(skipped_kinds)
         self.languages = tuple(languages)
+        self.max_seconds = max_seconds
+        self._worker: ParseWorker | None = None
 
     @property
     def settings(self) -> str:
@@ -95,8 +103,7 @@ class UnstructuredParser:
         if not data:
             raise ParseError("the file is empty")
         self._check_bounds(item, data)
-        raw_elements = self._partition(item, data)
-        text, elements = assemble(raw_elements, self.skipped_kinds)
+        text, elements = self._in_worker(item, data) if self.max_seconds else self.partitioned(item, data)
         if len(text) > self.max_text_chars:
             raise ParseError(self._too_long(len(text)))
         if not text.strip():
@@ -109,6 +116,27 @@ class UnstructuredParser:
             elements=tuple(elements),
             metadata={"filename": item.name, "format": item.extension.lstrip(".") or "unknown"},
         )
+
+    def partitioned(self, item: SourceItem, data: bytes) -> tuple[str, list[Element]]:
+        """The document's text and elements, parsed in this process."""
+        return assemble(self._partition(item, data), self.skipped_kinds)
+
+    def close(self) -> None:
+        """Stop the parsing process, if one runs (the next document starts another)."""
+        if self._worker is not None:
+            self._worker.close()
+
+    def _in_worker(self, item: SourceItem, data: bytes) -> tuple[str, list[Element]]:
+        if self._worker is None:
+            options = {
+                "pdf_strategy": self.pdf_strategy,
+                "skipped_kinds": self.skipped_kinds,
+                "languages": self.languages,
+                "max_unpacked_bytes": self.max_unpacked_bytes,
+                "max_text_chars": self.max_text_chars,
+            }
+            self._worker = ParseWorker(options, float(self.max_seconds or 0))
+        return self._worker.partition(item, data)
 
     def _check_bounds(self, item: SourceItem, data: bytes) -> None:
         """Refuse before parsing what would take far more memory or time than its size suggests."""

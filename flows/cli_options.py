@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from chunkwise.connectors.unstructured_parser import DEFAULT_MAX_SECONDS
 from chunkwise.flows.settings import DEFAULT_COLLECTION, DEFAULT_STORE, IngestOptions
 from chunkwise.pipeline.errors import ConfigurationError
 
@@ -111,6 +112,14 @@ def _ingest_option_parameters(
     max_text_chars: Annotated[
         int, typer.Option(help="Documents whose text is longer than this fail with an error.")
     ] = DEFAULTS.max_text_chars,
+    max_seconds_per_document: Annotated[
+        float,
+        typer.Option(
+            help="Documents whose parsing takes longer than this many seconds fail with an error "
+            "(each is parsed in a child process that is stopped).",
+            min=0.001,
+        ),
+    ] = DEFAULT_MAX_SECONDS,
     prune: Annotated[
         bool,
         typer.Option(help="Delete stored documents under the given paths that are no longer there."),

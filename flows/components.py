@@ -28,6 +28,7 @@ def build_parser(options: IngestOptions) -> UnstructuredParser:
         pdf_strategy=options.pdf_strategy,
         max_unpacked_bytes=options.max_unpacked_bytes,
         max_text_chars=options.max_text_chars,
+        max_seconds=options.max_seconds_per_document,
     )
 
 

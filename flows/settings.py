@@ -11,7 +11,11 @@ from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.offline import DEFAULT_MODEL
-from chunkwise.connectors.unstructured_parser import DEFAULT_MAX_TEXT_CHARS, DEFAULT_MAX_UNPACKED_BYTES
+from chunkwise.connectors.unstructured_parser import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_MAX_TEXT_CHARS,
+    DEFAULT_MAX_UNPACKED_BYTES,
+)
 
 DEFAULT_STORE = ".chunkwise/qdrant"
 DEFAULT_COLLECTION = "chunkwise"
@@ -61,6 +65,7 @@ class IngestOptions(BaseModel):
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
     max_unpacked_bytes: int = Field(default=DEFAULT_MAX_UNPACKED_BYTES, gt=0)
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, gt=0)
+    max_seconds_per_document: float | None = Field(default=DEFAULT_MAX_SECONDS, gt=0)
     pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
     sparse: bool = True
     batch_chunks: int = Field(default=512, ge=1)

@@ -206,3 +206,23 @@ def test_a_damaged_store_is_one_error_to_query_and_ingest_and_verify_lists_it(ba
         assert "chunkwise verify" in ran[command].stderr
     assert ran["ingest"].stdout == ""  # no report calling the documents unchanged
     assert "damaged:" in ran["verify"].stdout
+
+
+def test_a_document_that_parses_too_long_is_stopped_and_the_others_are_indexed(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    words = ["alpha", "beta", "gamma", "delta", "package", "mirror", "release", "kernel", "module", "option"]
+    rng = random.Random(1)
+    lines = (" ".join(rng.choice(words) for _ in range(rng.randint(2, 7))) + "." for _ in range(40_000))
+    (folder / "a-huge.txt").write_text("\n".join(lines))  # minutes for unstructured: a line at a time
+    for name, text in GOOD.items():
+        (folder / name).write_bytes(text.encode("latin-1" if name == "latin1.txt" else "utf-8"))
+
+    result = cli("ingest", str(folder), "--store", str(tmp_path / "store"), "--collection", COLLECTION,
+                 "--json", "--max-seconds-per-document", "5")  # fmt: skip
+
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert [(Path(e["source"]).name, e["stage"]) for e in report["errors"]] == [("a-huge.txt", "parse")]
+    assert "parsing took longer than 5 s" in report["errors"][0]["error"]
+    assert report["documents"]["indexed"] == len(GOOD)
