@@ -2,8 +2,9 @@
 
 One call per job, with the ``chunkwise`` command's defaults: :func:`ingest`, :func:`open_retriever`
 (a langchain-core retriever), :func:`query`, :func:`evaluate`, :func:`info`, :func:`verify`,
-:func:`copy` and :func:`serve`. The parts they are built from live in ``chunkwise.pipeline`` (plain Python),
-``chunkwise.connectors`` (parsers, encoders, stores, retriever) and ``chunkwise.flows`` (Prefect, CLI).
+:func:`repair`, :func:`copy` and :func:`serve`. The parts they are built from live in
+``chunkwise.pipeline`` (plain Python), ``chunkwise.connectors`` (parsers, encoders, stores,
+retriever) and ``chunkwise.flows`` (Prefect, CLI).
 
 Example::
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         ingest,
         open_retriever,
         query,
+        repair,
         serve,
         verify,
     )
@@ -73,6 +75,7 @@ _WHERE = {
         "ingest",
         "open_retriever",
         "query",
+        "repair",
         "serve",
         "verify",
     ),
@@ -147,6 +150,7 @@ __all__ = [
     "ingest",
     "open_retriever",
     "query",
+    "repair",
     "serve",
     "verify",
 ]

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,6 +225,47 @@ class QdrantEdgeStore:
         """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
         self._shard(collection)
         self._write_settings(collection, fingerprint)
+
+    def restore_settings(self, collection: str, fingerprint: Fingerprint) -> int:
+        """Write a lost or damaged ``collection.json`` again, for a collection whose points were all
+        built with ``fingerprint`` (each payload carries its digest); returns the points checked.
+
+        Raises :class:`StoreError` when the file is readable, there is no shard or no point, or the
+        points were built by another pipeline (other options or model): nothing is written then.
+        """
+        settings_file = self._settings_file(collection)
+        try:
+            current = self.fingerprint(collection)
+        except StoreError:  # a damaged file, or a shard with points and no file: what this is for
+            current = None
+        if current is not None:
+            raise StoreError(f"collection {collection!r} in {self.path} has a readable {settings_file.name}")
+        from qdrant_edge import EdgeShard
+
+        shard_folder = self._folder(collection) / SHARD
+        if not shard_folder.is_dir():
+            raise StoreError(f"there is no collection {collection!r} in {self.path} to restore")
+        try:
+            self._shards[collection] = EdgeShard.load(str(shard_folder))
+        except Exception as error:
+            raise StoreError(f"cannot open collection {collection!r} in {self.path}: {error}") from error
+        try:
+            digests = Counter(
+                record.payload.get("fingerprint") for record in self._scroll(collection, ["fingerprint"])
+            )
+        except StoreError:
+            self._shards.pop(collection).close()
+            raise
+        if set(digests) != {fingerprint.digest}:
+            self._shards.pop(collection).close()
+            found = ", ".join(f"{digest} ({count:,} points)" for digest, count in digests.most_common(3))
+            raise StoreError(
+                f"collection {collection!r} in {self.path} was not built with these options: its points "
+                f"carry {found or 'no points'}, these options give {fingerprint.digest}. Pass the model "
+                "and options it was built with"
+            )
+        self._write_settings(collection, fingerprint)
+        return digests.total()
 
     def drop_collection(self, collection: str) -> None:
         """Delete a collection and everything in it (nothing happens if it does not exist)."""

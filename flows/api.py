@@ -50,7 +50,7 @@ from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Set
 from chunkwise.pipeline.copying import copy_collection
 from chunkwise.pipeline.errors import ChunkwiseError, ConfigurationError
 from chunkwise.pipeline.evaluation.comparison import Comparison
-from chunkwise.pipeline.indexing import ProgressCallback, index_documents
+from chunkwise.pipeline.indexing import ProgressCallback, index_documents, pipeline_fingerprint
 from chunkwise.pipeline.report import RunReport
 from chunkwise.pipeline.types import Fusion
 from chunkwise.pipeline.verify import Verification, verify_collection
@@ -90,12 +90,12 @@ def ingest(
     options = _ingest_options(options, option_values)
     settings = Settings()
     collection = collection or settings.collection
-    encoder = build_embedder(options)
-    with _opened(store, settings) as vector_store:
+    encoder, parser = build_embedder(options), build_parser(options)
+    with _opened(store, settings) as vector_store, contextlib.closing(parser):
         with _ingest_progress(progress) as callback:  # closed before the index build's own spinner
             report = index_documents(
                 build_source(_paths(paths), options),
-                build_parser(options),
+                parser,
                 build_chunker(options, encoder),
                 encoder,
                 vector_store,
@@ -217,6 +217,39 @@ def verify(
     settings = Settings()
     with _opened(store, settings, existing=True) as vector_store:
         return verify_collection(vector_store, collection or settings.collection, searches=searches)
+
+
+def repair(
+    store: StoreArgument = None,
+    collection: str | None = None,
+    *,
+    options: IngestOptions | None = None,
+    **option_values: Any,
+) -> int:
+    """Write an embedded collection's lost or damaged ``collection.json`` again, from the model and
+    ingest options it was built with (``chunkwise repair``); returns the points checked.
+
+    Every point's payload carries the digest of the pipeline that built it: the options are checked
+    against all of them before anything is written.
+
+    Example::
+
+        chunkwise.repair(".chunkwise/qdrant", "docs")  # built with the defaults
+        chunkwise.repair(".chunkwise/qdrant", "docs", chunk_size=128, headers=False)
+    """
+    options = _ingest_options(options, option_values)
+    settings = Settings()
+    with _opened(store, settings, existing=True) as vector_store:
+        if not isinstance(vector_store, QdrantEdgeStore):
+            raise ConfigurationError(
+                f"{vector_store.location} keeps its collections' settings in Qdrant itself: only an "
+                "embedded store (a folder) has a collection.json to restore"
+            )
+        encoder = build_embedder(options)
+        fingerprint = pipeline_fingerprint(
+            encoder, build_chunker(options, encoder), build_sparse_encoder(options)
+        )
+        return vector_store.restore_settings(collection or settings.collection, fingerprint)
 
 
 def copy(

@@ -203,6 +203,26 @@ def verify(
 
 
 @app.command()
+@with_ingest_options
+def repair(
+    options: IngestOptions,
+    store: StoreOption = None,
+    collection: CollectionOption = None,
+) -> None:
+    """Write an embedded collection's lost or damaged collection.json again.
+
+    Give the model and ingest options the collection was built with: they are checked against every
+    point (each carries the digest of the pipeline that built it) before anything is written.
+    """
+    checked = api.repair(store, collection, options=options)
+    console.out_console.print(
+        f"Restored the settings of {escape(collection or Settings().collection)}: its {checked:,} points "
+        "were built with these options",
+        highlight=False,
+    )
+
+
+@app.command()
 def copy(
     source: Annotated[str, typer.Argument(help="Store to copy from: folder, URL or local:FOLDER.")],
     target: Annotated[str, typer.Argument(help="Store to copy to: folder, URL or local:FOLDER.")],

@@ -89,6 +89,33 @@ def test_two_retrievers_on_one_embedded_store_in_one_process_both_answer(ingeste
         dense.close()
 
 
+def test_a_lost_or_damaged_collection_json_is_restored_from_the_options_it_was_built_with(
+    ingested, tmp_path, small_corpus
+):
+    store, report = ingested
+    copied = tmp_path / "store"
+    shutil.copytree(store, copied)
+    settings_file = copied / "collections" / "docs" / "collection.json"
+    settings_file.unlink()
+
+    wrong = subprocess.run(
+        [CHUNKWISE, "repair", "--store", str(copied), "--collection", "docs", "--chunk-size", "96"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert "was not built with these options" in wrong.stderr and not settings_file.exists()
+
+    assert chunkwise.repair(copied, "docs") == report.chunks  # the defaults it was built with
+    settings_file.write_text("{not json")
+    assert chunkwise.repair(copied, "docs") == report.chunks
+    with pytest.raises(chunkwise.StoreError, match=r"has a readable collection\.json"):
+        chunkwise.repair(copied, "docs")
+    again = chunkwise.ingest(small_corpus, store=copied, collection="docs")
+    assert (again.indexed, again.unchanged, again.failed) == (0, 3, 0)
+
+
 def test_copy_moves_a_collection_between_stores_given_open_or_by_location(ingested, tmp_path):
     store, report = ingested
     with open_store(":memory:") as target:
