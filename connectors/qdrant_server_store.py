@@ -376,25 +376,44 @@ class QdrantServerStore:
             )
         }
         sparse = {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}
-        self._call(
-            lambda: self.client.create_collection(
-                collection,
-                vectors_config=vectors,
-                sparse_vectors_config=sparse,
-                on_disk_payload=self.on_disk or None,
-                quantization_config=_quantization(self.quantization),
-                shard_number=self.shard_number,
-                replication_factor=self.replication_factor,
-                write_consistency_factor=self.write_consistency_factor,
-                metadata={CREATING_KEY: fingerprint.digest},
+        try:
+            self._call(
+                lambda: self.client.create_collection(
+                    collection,
+                    vectors_config=vectors,
+                    sparse_vectors_config=sparse,
+                    on_disk_payload=self.on_disk or None,
+                    quantization_config=_quantization(self.quantization),
+                    shard_number=self.shard_number,
+                    replication_factor=self.replication_factor,
+                    write_consistency_factor=self.write_consistency_factor,
+                    metadata={CREATING_KEY: fingerprint.digest},
+                )
             )
-        )
+        except StoreError as error:
+            if "already exists" not in str(error):
+                raise
+            # A retry of a creation that happened, or another writer's: ours only if it was made
+            # for this pipeline, and finished (indexes, then fingerprint) before it is used.
+            logger.info("collection %s exists already: checking it", collection)
+            stored = self.fingerprint(collection)
+            if stored is not None:
+                check_stored_fingerprint(collection, fingerprint, stored)
+                self._create_indexes(collection)
+                return
+            if self._creating(collection) != fingerprint.digest or self.count(collection):
+                check_stored_fingerprint(collection, fingerprint, None)
         self._index_and_stamp(collection, fingerprint)
         logger.info("created collection %s for %s", collection, fingerprint.model)
 
     def _index_and_stamp(self, collection: str, fingerprint: Fingerprint) -> None:
         """Create the payload indexes, then stamp the fingerprint: a collection with a fingerprint
-        always has its indexes (creating an index that exists already is a no-op)."""
+        always has its indexes."""
+        self._create_indexes(collection)
+        self.set_fingerprint(collection, fingerprint)
+
+    def _create_indexes(self, collection: str) -> None:
+        """The keyword indexes on a server (creating an index that exists already is a no-op)."""
         from qdrant_client import models
 
         if self.is_server:
@@ -408,7 +427,6 @@ class QdrantServerStore:
                         wait=True,
                     )
                 )
-        self.set_fingerprint(collection, fingerprint)
 
     def _open(self) -> Any:
         from qdrant_client import QdrantClient

@@ -282,3 +282,58 @@ def test_call_passes_store_errors_through_unchanged(sleeps: list[float]) -> None
 
     assert excinfo.value is error
     assert operation.calls == 1
+
+
+def creation_that_times_out(store: QdrantServerStore, monkeypatch: pytest.MonkeyPatch, before=None) -> None:
+    """The server creates the collection but the answer times out (``before`` runs first: another
+    writer's doing); the retry then hears that the collection already exists."""
+    real_create = store.client.create_collection
+    calls = {"count": 0}
+
+    def create_collection(*args: Any, **kwargs: Any) -> Any:
+        calls["count"] += 1
+        if calls["count"] == 1:
+            if before is not None:
+                before()
+            else:
+                real_create(*args, **kwargs)
+            raise ResponseHandlingException(TimeoutError("read timed out"))
+        return real_create(*args, **kwargs)  # local mode: "Collection docs already exists"
+
+    monkeypatch.setattr(store.client, "create_collection", create_collection)
+
+
+def test_a_creation_retried_after_a_timeout_finishes_its_own_collection(monkeypatch, sleeps) -> None:
+    monkeypatch.setattr(QdrantServerStore, "is_server", property(lambda self: True))
+    store = QdrantServerStore(":memory:", retries=2)
+    indexed: list[str] = []
+    real_index = store.client.create_payload_index
+    monkeypatch.setattr(
+        store.client,
+        "create_payload_index",
+        lambda collection, field, *args, **kwargs: (
+            indexed.append(field) or real_index(collection, field, *args, **kwargs)
+        ),
+    )
+    creation_that_times_out(store, monkeypatch)
+
+    store.ensure_collection("docs", FINGERPRINT)
+
+    assert store.fingerprint("docs") == FINGERPRINT and indexed == list(INDEXED_FIELDS)
+    store.write_points("docs", [point(1)])
+    assert store.count("docs") == 1
+
+
+def test_a_collection_another_writer_created_meanwhile_is_used_only_when_built_the_same_way(
+    monkeypatch, sleeps
+) -> None:
+    other = Fingerprint(model="another/model", dimension=8, chunking={"chunk_size": 64})
+    same, different = QdrantServerStore(":memory:", retries=2), QdrantServerStore(":memory:", retries=2)
+    creation_that_times_out(same, monkeypatch, before=lambda: same._create("docs", FINGERPRINT))
+    creation_that_times_out(different, monkeypatch, before=lambda: different._create("docs", other))
+
+    same.ensure_collection("docs", FINGERPRINT)  # the other writer's collection is this pipeline's
+    assert same.fingerprint("docs") == FINGERPRINT
+    with pytest.raises(FingerprintMismatchError):
+        different.ensure_collection("docs", FINGERPRINT)
+    assert different.fingerprint("docs") == other  # left as the other writer made it
