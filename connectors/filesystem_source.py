@@ -46,7 +46,7 @@ class FileSystemSource:
     name that is not valid UTF-8) is still listed, under a printable name, and reading it raises
     a :class:`SourceError` that names the cause: its own error entry, never the run's end.
     Files given directly are always taken.
-    ``covers(uri)`` tells whether a stored document lies within these paths, for pruning: a
+    ``root_of(uri)`` tells which given path a stored document lies within, for pruning: a
     folder that could not be listed covers nothing, so its documents are never pruned.
 
     Example::
@@ -109,15 +109,20 @@ class FileSystemSource:
             seen.add(real)
             yield SourceItem(uri=uri, name=file.name, size=_size(file))
 
-    def covers(self, uri: str) -> bool:
-        """Whether ``uri`` is one of the given files or lies in a given folder that the last
-        ``items()`` listed (before any listing, nothing is covered)."""
+    def root_of(self, uri: str) -> str | None:
+        """The given path that ``uri`` falls under in the last ``items()`` listing: a given folder, or
+        ``uri`` itself when it was given as a file; ``None`` when it is not covered (outside every
+        path, in a folder that could not be listed, or before any listing)."""
         if uri in self._files:
-            return True
+            return uri
         path = Path(uri)
         if any(_inside(path, folder) for folder in self._unlisted):
-            return False
-        return any(_inside(path, folder) for folder in self._folders)
+            return None
+        return next((str(folder) for folder in self._folders if _inside(path, folder)), None)
+
+    def covers(self, uri: str) -> bool:
+        """Whether a stored document at ``uri`` lies within these paths (see :meth:`root_of`)."""
+        return self.root_of(uri) is not None
 
     def read(self, item: SourceItem) -> bytes:
         """The file's bytes, read at its real path (no link is followed after the check), which must

@@ -151,7 +151,8 @@ def settle(
 ) -> RunReport:
     """Prune what vanished from the sources, count outdated documents, and build the store's index."""
     source = build_source(paths, options)
-    listed = {document_id(item.uri) for item in source.items()}  # a fresh listing: what exists now
+    uris = [item.uri for item in source.items()]  # a fresh listing: what exists now
+    listed = {document_id(uri) for uri in uris}
     report = RunReport()
     with shared_store(location) as store:
         unlisted = [entry for key, entry in store.stored_documents(collection).items() if key not in listed]
@@ -161,7 +162,7 @@ def settle(
             unlisted,
             fingerprint,
             prune=source if options.prune else None,
-            listed=len(listed),
+            listed=uris,
             force=options.prune_force,
         )
         if (wrote or report.deleted) and isinstance(store, QdrantEdgeStore):

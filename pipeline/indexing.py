@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -154,7 +155,7 @@ def index_documents(
         unlisted,
         fingerprint.digest,
         prune=cast(ScopedSource, source) if prune else None,
-        listed=len(items),
+        listed=[item.uri for item in items],
         force=prune_force,
         on_delete=(lambda document: progress(_deleted(report, document, len(items)))) if progress else None,
     )
@@ -246,63 +247,70 @@ def settle_unlisted(
     fingerprint_digest: str,
     *,
     prune: ScopedSource | None = None,
-    listed: int | None = None,
+    listed: Collection[str] | None = None,
     force: bool = False,
     on_delete: Callable[[StoredDocument], None] | None = None,
 ) -> tuple[int, int]:
     """Deal with stored documents a run's sources did not list: ``(deleted, outdated)``.
 
-    With ``prune``, those the source covers are deleted, unless that looks like a folder gone
-    missing rather than files removed (:func:`check_prune`, given the ``listed`` count; ``force``
-    deletes anyway). Of the rest, those not stored whole by the pipeline of ``fingerprint_digest``
-    are counted as outdated.
+    With ``prune``, those the source covers are deleted, unless, for one of its paths, that looks
+    like a folder gone missing rather than files removed (:func:`check_prune`, given the URIs the
+    source ``listed``; ``force`` deletes anyway). Of the rest, those not stored whole by the
+    pipeline of ``fingerprint_digest`` are counted as outdated.
 
     Example::
 
         deleted, outdated = settle_unlisted(
-            store, "docs", unlisted, fingerprint.digest, prune=source, listed=len(items)
+            store, "docs", unlisted, fingerprint.digest, prune=source, listed=[item.uri for item in items]
         )
     """
-    doomed: list[StoredDocument] = []
+    doomed: dict[str, list[StoredDocument]] = {}
     kept: list[StoredDocument] = []
     for document in unlisted:
-        (doomed if prune is not None and prune.covers(document.source) else kept).append(document)
+        root = prune.root_of(document.source) if prune is not None else None
+        if root is None:
+            kept.append(document)
+        else:
+            doomed.setdefault(root, []).append(document)
     if prune is not None:
         if listed is None:
-            raise ConfigurationError("a prune needs the number of documents the source listed (listed=)")
-        check_prune(len(doomed), listed, force=force)
-    for document in doomed:
+            raise ConfigurationError("a prune needs the URIs the source listed (listed=)")
+        listed_under = Counter(prune.root_of(uri) for uri in listed)
+        for root, documents in doomed.items():
+            if [document.source for document in documents] != [root]:  # a file given itself: no check
+                check_prune(len(documents), listed_under[root], force=force, paths=root)
+    for document in (document for documents in doomed.values() for document in documents):
         store.delete_document(collection, document.document_id)
         if on_delete is not None:
             on_delete(document)
     outdated = [document for document in kept if not document.is_whole_from(fingerprint_digest)]
-    return len(doomed), len(outdated)
+    return sum(map(len, doomed.values())), len(outdated)
 
 
 PRUNE_MAX_SHARE = 0.5  # a prune may delete at most this share of its paths' documents...
 PRUNE_SMALL = 10  # ...unless it deletes fewer than this many
 
 
-def check_prune(doomed: int, listed: int, *, force: bool = False) -> None:
-    """Refuse a prune of ``doomed`` documents when the paths ``listed`` none (an unmounted or emptied
-    folder looks like that), or when it would delete more than half of what they held (and at least
-    :data:`PRUNE_SMALL` documents). ``force`` allows it.
+def check_prune(doomed: int, listed: int, *, force: bool = False, paths: str = "the given paths") -> None:
+    """Refuse a prune of ``doomed`` documents under ``paths`` when they list none now (an unmounted
+    or emptied folder looks like that), or when it would delete more than half of what they held
+    (and at least :data:`PRUNE_SMALL` documents). ``force`` allows it.
 
     Example::
 
-        check_prune(doomed=120, listed=0)  # raises PruneRefusedError
+        check_prune(doomed=120, listed=0, paths="/mnt/manuals")  # raises PruneRefusedError
     """
     if force or doomed == 0:
         return
     how = "nothing was deleted; delete them anyway with --prune-force (prune_force=True)"
     if listed == 0:
         raise PruneRefusedError(
-            f"prune would delete all {doomed} stored documents under the given paths, which list none "
+            f"prune would delete all {doomed} stored documents under {paths}, which list none "
             f"now (an unmounted or emptied folder?): {how}"
         )
     if doomed >= PRUNE_SMALL and doomed > PRUNE_MAX_SHARE * (doomed + listed):
         raise PruneRefusedError(
-            f"prune would delete {doomed} of the {doomed + listed} documents under the given paths, "
+            f"prune would delete {doomed} of the {doomed + listed} documents under {paths}, "
             f"more than {PRUNE_MAX_SHARE:.0%}: {how}"
         )
 

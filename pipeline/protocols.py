@@ -30,8 +30,9 @@ class Source(Protocol):
 class ScopedSource(Source, Protocol):
     """A source that can tell which stored documents it is responsible for (needed to prune)."""
 
-    def covers(self, uri: str) -> bool:
-        """Whether a document at ``uri`` would be listed by this source if it still existed."""
+    def root_of(self, uri: str) -> str | None:
+        """The path given to the source under which a document at ``uri`` would be listed if it
+        still existed (``None``: the source is not responsible for it)."""
         ...
 
 

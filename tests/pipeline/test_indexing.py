@@ -13,7 +13,7 @@ from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
 from chunkwise.pipeline import indexing
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from chunkwise.pipeline.errors import FingerprintMismatchError, StoreUnavailableError
+from chunkwise.pipeline.errors import FingerprintMismatchError, PruneRefusedError, StoreUnavailableError
 from chunkwise.pipeline.ids import document_id
 from chunkwise.pipeline.indexing import index_documents, index_items, settle_unlisted
 from chunkwise.pipeline.source import SourceItem
@@ -252,7 +252,8 @@ def test_settle_unlisted_prunes_what_the_source_covers_and_counts_the_rest(
         stored = store.stored_documents("docs")
         (corpus / SMALL_SAMPLES[0]).unlink()
         source = FileSystemSource([corpus])
-        listed = {document_id(item.uri) for item in source.items()}
+        uris = [item.uri for item in source.items()]
+        listed = {document_id(uri) for uri in uris}
         unlisted = [entry for key, entry in stored.items() if key not in listed]
         deleted_sources: list[str] = []
 
@@ -263,7 +264,7 @@ def test_settle_unlisted_prunes_what_the_source_covers_and_counts_the_rest(
             unlisted,
             fingerprint.digest,
             prune=source,
-            listed=len(listed),
+            listed=uris,
             on_delete=lambda entry: deleted_sources.append(entry.source),
         )
         remaining = {entry.source for entry in store.stored_documents("docs").values()}
@@ -290,3 +291,46 @@ def test_freed_memory_is_handed_back_after_each_written_batch(corpus, chunker, e
     assert report.indexed == 2
     assert len(stored_at_release) == 2  # the empty flush at the end releases nothing
     assert 0 < stored_at_release[0] < stored_at_release[1] == report.chunks
+
+
+def test_a_prune_over_several_folders_is_refused_when_one_of_them_lists_nothing(tmp_path, chunker, encoder):
+    """An unmounted share beside a mounted one: the other folder's files must not hide that it is empty."""
+    mounted, unmounted = tmp_path / "mounted", tmp_path / "unmounted"
+    for folder, count in ((mounted, 12), (unmounted, 2)):
+        folder.mkdir()
+        for number in range(count):
+            (folder / f"note-{number}.md").write_text(
+                f"# Note {number}\n\nMirror {number} syncs every hour.\n"
+            )
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        index_documents(
+            FileSystemSource([mounted, unmounted]), UnstructuredParser(), chunker, encoder, store, "docs"
+        )
+        for file in unmounted.iterdir():
+            file.unlink()
+        (mounted / "note-0.md").unlink()  # and a file really removed from the other folder
+
+        with pytest.raises(
+            PruneRefusedError, match=rf"all 2 stored documents under {unmounted}, which list none"
+        ):
+            index_documents(
+                FileSystemSource([mounted, unmounted]),
+                UnstructuredParser(),
+                chunker,
+                encoder,
+                store,
+                "docs",
+                prune=True,
+            )
+        assert store.document_count("docs") == 14  # nothing was deleted
+        report = index_documents(
+            FileSystemSource([mounted, unmounted]),
+            UnstructuredParser(),
+            chunker,
+            encoder,
+            store,
+            "docs",
+            prune=True,
+            prune_force=True,
+        )
+        assert (report.deleted, store.document_count("docs")) == (3, 11)
