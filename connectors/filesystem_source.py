@@ -118,7 +118,8 @@ class FileSystemSource:
         path = Path(uri)
         if any(_inside(path, folder) for folder in self._unlisted):
             return None
-        return next((str(folder) for folder in self._folders if _inside(path, folder)), None)
+        covering = [folder for folder in self._folders if _inside(path, folder)]
+        return str(max(covering, key=lambda folder: len(folder.parts))) if covering else None  # deepest
 
     def covers(self, uri: str) -> bool:
         """Whether a stored document at ``uri`` lies within these paths (see :meth:`root_of`)."""

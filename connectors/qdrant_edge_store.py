@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import shutil
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -73,11 +75,48 @@ class _OpenFolder:
         self.shards: dict[str, Any] = {}
         self.written: set[str] = set()
         self.sampled: set[str] = set()  # collections whose vectors were read back and found whole
+        self.loading = threading.Lock()  # one thread loads a shard; the others wait for it
         self.users = 0
+
+    def leave(self) -> bool:
+        """One user fewer; ``True`` when it was the last (the folder is then out of the registry)."""
+        with _OPEN_FOLDERS_GUARD:
+            self.users -= 1
+            if self.users:
+                return False
+            _OPEN_FOLDERS.pop(self.key, None)
+            return True
+
+    def release(self) -> None:
+        """Close the shards and the lock (after the last user left)."""
+        try:
+            for shard in self.shards.values():
+                shard.close()
+        finally:
+            self.shards.clear()
+            self.written.clear()
+            _release_lock(self.lock)
 
 
 _OPEN_FOLDERS: dict[str, _OpenFolder] = {}
 _OPEN_FOLDERS_GUARD = threading.Lock()
+
+
+def _forget_open_folders() -> None:
+    """In a forked child the parent's open stores are not its own: it opens (or is refused) anew."""
+    global _OPEN_FOLDERS_GUARD
+    _OPEN_FOLDERS.clear()
+    _OPEN_FOLDERS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_open_folders)
+
+
+def _abandoned(shared: _OpenFolder) -> None:
+    """A store collected without ``close()``: its share of the folder is given back."""
+    if shared.leave():
+        with contextlib.suppress(Exception):
+            shared.release()
 
 
 class QdrantEdgeStore:
@@ -131,6 +170,7 @@ class QdrantEdgeStore:
         self.index_after = index_after
         self.reserve_bytes = reserve_bytes
         self._open_folder: _OpenFolder | None = None
+        self._abandon: weakref.finalize[Any, Any] | None = None
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -150,6 +190,7 @@ class QdrantEdgeStore:
                 shared = _OPEN_FOLDERS[key] = _OpenFolder(key, _take_lock(self.path))
             shared.users += 1
         self._open_folder = shared
+        self._abandon = weakref.finalize(self, _abandoned, shared)
         return self
 
     def close(self) -> None:
@@ -158,21 +199,17 @@ class QdrantEdgeStore:
         shared, self._open_folder = self._open_folder, None
         if shared is None:
             return
-        with _OPEN_FOLDERS_GUARD:
-            shared.users -= 1
-            if shared.users:
-                return
-            del _OPEN_FOLDERS[shared.key]
+        if self._abandon is not None:
+            self._abandon.detach()
+            self._abandon = None
+        if not shared.leave():
+            return
         try:
             if self.index_after is not None:
                 for collection in sorted(shared.written & set(shared.shards)):
                     self._optimize_shard(collection, shared.shards[collection])
-            for shard in shared.shards.values():
-                shard.close()
         finally:
-            shared.shards.clear()
-            shared.written.clear()
-            _release_lock(shared.lock)
+            shared.release()
 
     @property
     def _shards(self) -> dict[str, Any]:
@@ -381,12 +418,14 @@ class QdrantEdgeStore:
         score_threshold: float | None = None,
         with_vectors: bool = False,
         fusion: Fusion | None = None,
+        exact: bool = False,
     ) -> list[SearchHit]:
-        from qdrant_edge import Prefetch, QueryRequest
+        from qdrant_edge import Prefetch, QueryRequest, SearchParams
 
         self._check_vector_sample(collection)
         query_filter = payload_filter(_models(), filters)
         queries = _queries(vector, sparse)
+        params = SearchParams(exact=True) if exact else None
         if len(queries) == 1:
             request = QueryRequest(
                 limit=k,
@@ -395,11 +434,15 @@ class QdrantEdgeStore:
                 with_payload=True,
                 with_vector=[DENSE] if with_vectors else False,
                 score_threshold=score_threshold,
+                params=params,
             )
         else:
             request = QueryRequest(
                 limit=fused_limit(k, len(queries)),
-                prefetches=[Prefetch(limit=prefetch_limit(k), query=q, filter=query_filter) for q in queries],
+                prefetches=[
+                    Prefetch(limit=prefetch_limit(k), query=q, filter=query_filter, params=params)
+                    for q in queries
+                ],
                 query=_fusion(fusion or Fusion()),
                 with_payload=True,
                 with_vector=[DENSE] if with_vectors else False,
@@ -454,6 +497,10 @@ class QdrantEdgeStore:
         shard = self._shards.get(collection)
         if shard is not None:
             return shard
+        with self._open_folder.loading:  # type: ignore[union-attr] # opened by _shards
+            return self._shards.get(collection) or self._load_shard(collection)
+
+    def _load_shard(self, collection: str) -> Any:
         if not self.collection_exists(collection):
             raise StoreError(f"collection {collection!r} does not exist in {self.path}")
         from qdrant_edge import EdgeShard
@@ -551,8 +598,8 @@ class QdrantEdgeStore:
             raise StoreError(
                 f"collection {collection!r} in {self.path} is damaged: {lost} of {len(records)} points "
                 f"read back without their vector. `chunkwise verify --store {self.path} --collection "
-                f"{collection}` lists the damage; restore the store from a backup, or ingest again with "
-                "--reindex"
+                f"{collection}` lists the damage; restore the store from a backup, or remove "
+                f"{self._folder(collection)} and ingest again"
             )
 
     @contextmanager

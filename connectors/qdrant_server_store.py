@@ -261,19 +261,23 @@ class QdrantServerStore:
         score_threshold: float | None = None,
         with_vectors: bool = False,
         fusion: Fusion | None = None,
+        exact: bool = False,
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid)."""
         from qdrant_client import models
 
         query_filter = payload_filter(models, filters)
         queries = _queries(vector, sparse)
+        params = models.SearchParams(exact=True) if exact else None
         if len(queries) == 1:
             [(query, using)] = queries
-            arguments: dict[str, Any] = {"query": query, "using": using}
+            arguments: dict[str, Any] = {"query": query, "using": using, "search_params": params}
         else:
             arguments = {
                 "prefetch": [
-                    models.Prefetch(query=query, using=using, limit=prefetch_limit(k), filter=query_filter)
+                    models.Prefetch(
+                        query=query, using=using, limit=prefetch_limit(k), filter=query_filter, params=params
+                    )
                     for query, using in queries
                 ],
                 "query": _fusion(models, fusion or Fusion()),

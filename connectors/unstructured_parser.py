@@ -62,7 +62,8 @@ class UnstructuredParser:
     ``max_text_chars`` (and any document whose extracted text is). With ``max_seconds``, documents
     are parsed in a child process (:class:`~chunkwise.connectors.parse_worker.ParseWorker`) that is
     stopped when one takes longer, so that a pathological file fails alone instead of holding the
-    run; a crash of a parsing library then fails its document only.
+    run; a crash of a parsing library then fails its document only. ``max_seconds`` 0 or ``None``:
+    no limit, documents are parsed in this process.
 
     Example::
 
@@ -83,8 +84,8 @@ class UnstructuredParser:
     ) -> None:
         if pdf_strategy not in PDF_STRATEGIES:
             raise ConfigurationError(f"pdf_strategy ({pdf_strategy!r}) must be one of {PDF_STRATEGIES}")
-        if max_unpacked_bytes <= 0 or max_text_chars <= 0 or (max_seconds is not None and max_seconds <= 0):
-            raise ConfigurationError("max_unpacked_bytes, max_text_chars and max_seconds must be > 0")
+        if max_unpacked_bytes <= 0 or max_text_chars <= 0 or (max_seconds is not None and max_seconds < 0):
+            raise ConfigurationError("max_unpacked_bytes and max_text_chars must be > 0, max_seconds >= 0")
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_text_chars = max_text_chars
         self.pdf_strategy = pdf_strategy
@@ -135,7 +136,7 @@ class UnstructuredParser:
                 "max_unpacked_bytes": self.max_unpacked_bytes,
                 "max_text_chars": self.max_text_chars,
             }
-            self._worker = ParseWorker(options, float(self.max_seconds or 0))
+            self._worker = ParseWorker(options, float(self.max_seconds or 0))  # set: see parse()
         return self._worker.partition(item, data)
 
     def _check_bounds(self, item: SourceItem, data: bytes) -> None:

@@ -116,8 +116,8 @@ def _ingest_option_parameters(
         float,
         typer.Option(
             help="Documents whose parsing takes longer than this many seconds fail with an error "
-            "(each is parsed in a child process that is stopped).",
-            min=0.001,
+            "(each is parsed in a child process that is stopped); 0: no limit, parsed in this process.",
+            min=0,
         ),
     ] = DEFAULT_MAX_SECONDS,
     prune: Annotated[

@@ -65,7 +65,7 @@ class IngestOptions(BaseModel):
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
     max_unpacked_bytes: int = Field(default=DEFAULT_MAX_UNPACKED_BYTES, gt=0)
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, gt=0)
-    max_seconds_per_document: float | None = Field(default=DEFAULT_MAX_SECONDS, gt=0)
+    max_seconds_per_document: float | None = Field(default=DEFAULT_MAX_SECONDS, ge=0)  # 0: no limit
     pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
     sparse: bool = True
     batch_chunks: int = Field(default=512, ge=1)

@@ -264,27 +264,35 @@ def settle_unlisted(
             store, "docs", unlisted, fingerprint.digest, prune=source, listed=[item.uri for item in items]
         )
     """
+    root_of = _roots(prune) if prune is not None else None
     doomed: dict[str, list[StoredDocument]] = {}
     kept: list[StoredDocument] = []
     for document in unlisted:
-        root = prune.root_of(document.source) if prune is not None else None
+        root = root_of(document.source) if root_of is not None else None
         if root is None:
             kept.append(document)
         else:
             doomed.setdefault(root, []).append(document)
-    if prune is not None:
+    if root_of is not None and doomed:
         if listed is None:
             raise ConfigurationError("a prune needs the URIs the source listed (listed=)")
-        listed_under = Counter(prune.root_of(uri) for uri in listed)
+        listed_under = Counter(root_of(uri) for uri in listed)
         for root, documents in doomed.items():
-            if [document.source for document in documents] != [root]:  # a file given itself: no check
-                check_prune(len(documents), listed_under[root], force=force, paths=root)
+            check_prune(len(documents), listed_under[root], force=force, paths=root)
     for document in (document for documents in doomed.values() for document in documents):
         store.delete_document(collection, document.document_id)
         if on_delete is not None:
             on_delete(document)
     outdated = [document for document in kept if not document.is_whole_from(fingerprint_digest)]
     return sum(map(len, doomed.values())), len(outdated)
+
+
+def _roots(source: ScopedSource) -> Callable[[str], str | None]:
+    """The given path a URI falls under, by the source's ``root_of``, or all paths as one."""
+    root_of = getattr(source, "root_of", None)
+    if callable(root_of):
+        return cast(Callable[[str], "str | None"], root_of)
+    return lambda uri: "the given paths" if source.covers(uri) else None
 
 
 PRUNE_MAX_SHARE = 0.5  # a prune may delete at most this share of its paths' documents...

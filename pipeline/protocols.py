@@ -28,11 +28,14 @@ class Source(Protocol):
 
 @runtime_checkable
 class ScopedSource(Source, Protocol):
-    """A source that can tell which stored documents it is responsible for (needed to prune)."""
+    """A source that can tell which stored documents it is responsible for (needed to prune).
 
-    def root_of(self, uri: str) -> str | None:
-        """The path given to the source under which a document at ``uri`` would be listed if it
-        still existed (``None``: the source is not responsible for it)."""
+    A source that also has ``root_of(uri) -> str | None`` (the path given to it that ``uri`` falls
+    under) gets its prune safeguards per path, as :class:`FileSystemSource` does.
+    """
+
+    def covers(self, uri: str) -> bool:
+        """Whether a document at ``uri`` would be listed by this source if it still existed."""
         ...
 
 
@@ -162,11 +165,13 @@ class VectorStore(Protocol):
         score_threshold: float | None = None,
         with_vectors: bool = False,
         fusion: Fusion | None = None,
+        exact: bool = False,
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused (hybrid).
 
         ``with_vectors`` brings each hit's dense vector along (``SearchHit.vector``); ``fusion``
-        says how hybrid search fuses the two rankings (default: reciprocal rank fusion).
+        says how hybrid search fuses the two rankings (default: reciprocal rank fusion); ``exact``
+        compares with every vector instead of searching the approximate (HNSW) index.
         """
         ...
 

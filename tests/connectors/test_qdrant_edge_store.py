@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -238,3 +241,53 @@ def test_a_write_the_disk_has_no_room_for_is_refused_before_anything_is_written(
     monkeypatch.undo()
     with QdrantEdgeStore(tmp_path / "store") as store:
         assert store.count("docs") == 40
+
+
+def test_threads_opening_a_collection_at_once_share_one_load(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        store.write_points("docs", points(30))
+    stores = [QdrantEdgeStore(tmp_path / "store") for _ in range(4)]
+    start, counts, errors = threading.Barrier(len(stores)), [], []
+
+    def first_use(store: QdrantEdgeStore) -> None:
+        start.wait()
+        try:
+            counts.append(store.count("docs"))
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_use, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert errors == [] and counts == [30] * len(stores)
+
+
+def test_a_store_dropped_without_closing_gives_its_share_back(tmp_path: Path, store_lock_is_free) -> None:
+    store = QdrantEdgeStore(tmp_path / "store")
+    assert store.collections() == []
+    assert not store_lock_is_free(tmp_path / "store")
+    del store
+    gc.collect()
+    assert store_lock_is_free(tmp_path / "store")
+
+
+def test_a_forked_child_does_not_take_its_parents_open_store_for_its_own(tmp_path: Path) -> None:
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        child = os.fork()
+        if child == 0:  # the child: a store of its own is refused, the parent holds the folder
+            try:
+                QdrantEdgeStore(tmp_path / "store").open()
+            except StoreInUseError:
+                os._exit(3)
+            except BaseException:  # noqa: BLE001 - anything else: a distinct exit code
+                os._exit(4)
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+        assert store.count("docs") == 0  # the parent's store still works

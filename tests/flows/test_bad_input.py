@@ -182,7 +182,7 @@ DAMAGES = {  # a file of the segment holding the points, cut short as a full dis
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_store_is_one_error_to_query_and_ingest_and_verify_lists_it(bad_run, tmp_path, damage):
-    folder, store, _, _ = bad_run
+    folder, store, _, second = bad_run
     damaged = tmp_path / "store"
     shutil.copytree(store, damaged)
     name, kept = DAMAGES[damage]
@@ -206,6 +206,12 @@ def test_a_damaged_store_is_one_error_to_query_and_ingest_and_verify_lists_it(ba
         assert "chunkwise verify" in ran[command].stderr
     assert ran["ingest"].stdout == ""  # no report calling the documents unchanged
     assert "damaged:" in ran["verify"].stdout
+
+    shutil.rmtree(damaged / "collections" / COLLECTION)  # what the error advises, short of a backup
+    rebuilt = ingest(folder, damaged)
+    assert rebuilt.returncode == 2, rebuilt.stderr  # the bad files of the folder fail again
+    before = json.loads(second.stdout)["documents"]
+    assert json.loads(rebuilt.stdout)["documents"]["indexed"] == before["indexed"] + before["unchanged"]
 
 
 def test_a_document_that_parses_too_long_is_stopped_and_the_others_are_indexed(tmp_path):

@@ -24,7 +24,7 @@ FINGERPRINT = Fingerprint(model="test-model", dimension=16, chunking={"chunk_siz
 DOCUMENTS, CHUNKS = 30, 10
 
 
-def document_points(number: int, rng: np.random.Generator) -> list[Point]:
+def document_points(number: int, rng: np.random.Generator, shared: np.ndarray | None = None) -> list[Point]:
     text = "".join(f"doc{number:02d} chunk{index:02d} " for index in range(CHUNKS))
     width = len(text) // CHUNKS
     source = f"/docs/{number:02d}.md"
@@ -165,3 +165,17 @@ def test_reading_the_manifest_of_a_collection_that_lost_vectors_is_refused(store
         with pytest.raises(StoreError, match=r"'docs' in .* is damaged: \d+ of 256 points read back without"):
             store.stored_documents("docs")
         assert len(store.stored_documents("docs", document_ids=["x"])) == 0  # a batch's own lookup reads on
+
+
+def test_the_same_chunk_in_many_documents_is_no_damage(tmp_path):
+    rng = np.random.default_rng(3)
+    shared = rng.standard_normal(16).astype(np.float32)
+    shared /= np.linalg.norm(shared)
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", FINGERPRINT)
+        for number in range(DOCUMENTS):
+            points = document_points(number, rng, shared)
+            store.replace_document("docs", points[0].payload["document_id"], points, known_new=True)
+        result = verify_collection(store, "docs", searches=300)
+    assert result.sound, result.problems
+    assert result.searched == 300
