@@ -1,7 +1,7 @@
 """Parsing in a child process, so that one document can be given a time limit.
 
 A thread cannot be stopped, a process can: :class:`ParseWorker` hands each document to a child
-process (``python -m chunkwise.connectors.parse_worker``) that keeps ``unstructured`` loaded, and
+process (a new interpreter running :func:`child_main`) that keeps ``unstructured`` loaded, and
 kills it when a document takes longer than its limit; the next document gets a fresh child. A
 child that dies while parsing (a crash in a PDF library, the kernel's out-of-memory killer, which
 is asked to pick it first) fails that document only. The child is a new interpreter, never a
@@ -98,7 +98,7 @@ class ParseWorker:
         child_reads, parent_writes = os.pipe()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(child_reads), str(child_writes)],
+                [sys.executable, "-c", _CHILD, str(child_reads), str(child_writes)],
                 pass_fds=(child_reads, child_writes),
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONSAFEPATH": "1"},  # never the caller's folder on sys.path
@@ -184,6 +184,10 @@ def serve(from_parent: Connection, to_parent: Connection) -> None:
             to_parent.send((_FAILED, f"could not be parsed: {type(error).__name__}: {error}"))
 
 
-if __name__ == "__main__":
+def child_main(arguments: list[str]) -> None:
+    """The child process's entry: ``arguments`` are the two pipe ends (reading, writing)."""
     _die_with_parent()
-    serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2])))
+    serve(Connection(int(arguments[0])), Connection(int(arguments[1])))
+
+
+_CHILD = "import sys; from chunkwise.connectors.parse_worker import child_main; child_main(sys.argv[1:])"
