@@ -32,6 +32,7 @@ from chunkwise.pipeline.source import SourceItem
 from chunkwise.pipeline.types import Element
 
 STARTUP_SECONDS = 300.0  # a child's imports, on a machine busy with the run's embedding
+RETRY_START_SECONDS = 60.0  # after a failed start, documents fail at once for this long, then retry
 _LONGEST_WAIT = 86_400.0  # one wait on the pipe (longer ones overflow): a limit waits in steps
 _READY, _DONE, _FAILED = "ready", "done", "failed"
 WARM_UP = b"# Warm-up\n\nThis sentence makes the parser load its language model.\n\n- a list item\n"
@@ -46,7 +47,7 @@ class ParseWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._to_child: Connection | None = None
         self._from_child: Connection | None = None
-        self._broken: str | None = None  # why a child could not start: every document hears it
+        self._broken: tuple[float, str] | None = None  # when and why a child last failed to start
         self._lock = threading.Lock()  # one document at a time per child
 
     def partition(self, item: SourceItem, data: bytes) -> tuple[str, list[Element]]:
@@ -89,8 +90,8 @@ class ParseWorker:
             _stop(process)
 
     def _started(self) -> tuple[Connection, Connection]:
-        if self._broken is not None:
-            raise ParseError(self._broken)
+        if self._broken is not None and time.monotonic() - self._broken[0] < RETRY_START_SECONDS:
+            raise ParseError(self._broken[1])  # documents soon after a failed start hear it at once
         if self._process is not None and self._process.poll() is None and self._to_child and self._from_child:
             return self._to_child, self._from_child
         self.close()
@@ -117,8 +118,9 @@ class ParseWorker:
         if not ready:
             code = self._exit_code()
             self.close()
-            self._broken = f"the parsing process did not start ({code}): documents cannot be parsed"
-            raise ParseError(self._broken)
+            message = f"the parsing process did not start ({code}): documents cannot be parsed"
+            self._broken = (time.monotonic(), message)
+            raise ParseError(message)
         return self._to_child, self._from_child
 
     def _exit_code(self) -> str:
