@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import logging
@@ -115,8 +114,10 @@ os.register_at_fork(after_in_child=_forget_open_folders)
 def _abandoned(shared: _OpenFolder) -> None:
     """A store collected without ``close()``: its share of the folder is given back."""
     if shared.leave():
-        with contextlib.suppress(Exception):
+        try:
             shared.release()
+        except Exception as error:  # noqa: BLE001 - a finalizer must not raise; the failure is logged
+            logger.warning("releasing the store %s failed: %s", shared.key, error)
 
 
 class QdrantEdgeStore:
