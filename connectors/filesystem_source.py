@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fnmatch
 import functools
 import logging
 import os
@@ -11,24 +10,12 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from chunkwise.connectors.source_rules import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES, check_size, wanted
 from chunkwise.pipeline.errors import ConfigurationError, SourceError
 from chunkwise.pipeline.source import SourceItem
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INCLUDE = (
-    "*.md",
-    "*.markdown",
-    "*.txt",
-    "*.text",
-    "*.rst",
-    "*.html",
-    "*.htm",
-    "*.xhtml",
-    "*.pdf",
-    "*.docx",
-)
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 NOT_UTF8 = "the file name is not valid UTF-8 (shown with its bytes escaped): rename it"
 # Open the real path itself (a link swapped in after the check is not followed), without waiting on a
 # FIFO or a device: what was opened is then checked to be a regular file.
@@ -163,11 +150,7 @@ class FileSystemSource:
         return [path.resolve() for path in self.paths if path.is_dir()]
 
     def _check_size(self, size: int, *, at_least: bool = False) -> None:
-        if size > self.max_bytes:
-            amount = f"more than {self.max_bytes:,}" if at_least else f"{size:,}"
-            raise SourceError(
-                f"the file has {amount} bytes, over the limit of {self.max_bytes:,} (max_bytes)"
-            )
+        check_size(size, self.max_bytes, at_least=at_least)
 
     def _walk(self, root: Path) -> Iterator[tuple[Path, str | None]]:
         """Each wanted file under ``root``, with why it cannot be read (``None`` when it can)."""
@@ -205,13 +188,7 @@ class FileSystemSource:
             pending.extend(reversed(subfolders))
 
     def _wanted(self, relative: Path) -> bool:
-        return _matches(relative, self.include) and not _matches(relative, self.exclude)
-
-
-def _matches(relative: Path, globs: Sequence[str]) -> bool:
-    """Case-insensitive glob match on the relative path or the bare file name."""
-    posix, name = relative.as_posix().lower(), relative.name.lower()
-    return any(fnmatch.fnmatch(posix, glob.lower()) or fnmatch.fnmatch(name, glob.lower()) for glob in globs)
+        return wanted(relative.as_posix(), self.include, self.exclude)
 
 
 def _sorted_entries(folder: Path) -> list[Path] | None:

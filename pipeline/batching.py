@@ -12,10 +12,13 @@ from chunkwise.pipeline.ids import content_hash, document_id
 from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.source import SourceItem
 
+VERSION_PREFIX = "version:"
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedDocument:
-    """A listed document and the hash of its bytes when the run was planned (``None``: unreadable)."""
+    """A listed document and the hash of its bytes when the run was planned (``None``: unreadable),
+    or, for a source that versions its documents, ``version:`` and the version (nothing is read)."""
 
     item: SourceItem
     content_hash: str | None
@@ -89,6 +92,10 @@ def plan_batches(
 
 
 def _hash(item: SourceItem, read: Callable[[SourceItem], bytes], parser_settings: str) -> str | None:
+    """What names the item's bytes: the source's version when it gives one (nothing is read), else
+    the hash of the bytes; ``None`` when they cannot be read."""
+    if item.version:
+        return VERSION_PREFIX + item.version
     try:
         return content_hash(read(item), parser_settings)
     except DocumentError:
@@ -97,8 +104,8 @@ def _hash(item: SourceItem, read: Callable[[SourceItem], bytes], parser_settings
 
 def _is_current(document: PlannedDocument, stored: Mapping[str, StoredDocument], fingerprint: str) -> bool:
     entry = stored.get(document_id(document.item.uri))
-    return (
-        document.content_hash is not None
-        and entry is not None
-        and entry.is_current(document.content_hash, fingerprint)
-    )
+    if document.content_hash is None or entry is None:
+        return False
+    if document.item.version:
+        return entry.has_version(document.item.version, fingerprint)
+    return entry.is_current(document.content_hash, fingerprint)

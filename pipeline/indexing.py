@@ -373,17 +373,27 @@ class _Run:
 
     def _prepare(self, source: Source, item: SourceItem, stored: StoredDocument | None) -> _Parsed | None:
         """Read, parse and chunk one document; ``None`` when it failed or is unchanged."""
+        version = item.version
+        if self.skip_unchanged and stored and version and stored.has_version(version, self.fingerprint.digest):
+            self._unchanged(item)  # the same bytes, by the source's word: not read again
+            return None
         stage = "read"
         try:
             data = source.read(item)
             digest = content_hash(data, self.parser.settings)
             if self.skip_unchanged and stored and stored.is_current(digest, self.fingerprint.digest):
-                self.report.unchanged += 1
-                self.tell(item.uri, "unchanged")
+                self._unchanged(item)
                 return None
             stage = "parse"
             document = self.parser.parse(item, data)
-            document = replace(document, id=document_id(item.uri), source=item.uri, content_hash=digest)
+            document = replace(
+                document,
+                id=document_id(item.uri),
+                source=item.uri,
+                content_hash=digest,
+                source_version=item.version or "",
+                metadata={**document.metadata, **item.metadata},
+            )
             if not document.text.strip():
                 raise ParseError("no text could be extracted (empty document?)")
             stage = "chunk"
@@ -398,6 +408,10 @@ class _Run:
             self._fail(item.uri, stage, error)
             return None
         return _Parsed(document, chunks, sparse, new=stored is None)
+
+    def _unchanged(self, item: SourceItem) -> None:
+        self.report.unchanged += 1
+        self.tell(item.uri, "unchanged")
 
     def _flush(self) -> None:
         """Embed every pending chunk together, then write each document's points."""

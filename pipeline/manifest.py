@@ -12,16 +12,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MANIFEST_FIELDS = ("document_id", "source", "content_hash", "fingerprint", "chunk_count")
+MANIFEST_FIELDS = ("document_id", "source", "content_hash", "source_version", "fingerprint", "chunk_count")
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentVersion:
-    """One version of a document: its content, the pipeline that embedded it, its chunk count."""
+    """One version of a document: its content, the pipeline that embedded it, its chunk count, and
+    the version its source gave the bytes (``""`` when it gave none)."""
 
     content_hash: str
     fingerprint: str
     chunk_count: int
+    source_version: str = ""
 
 
 @dataclass(slots=True)
@@ -45,6 +47,17 @@ class StoredDocument:
         if version is None:
             return False
         return version.content_hash == content_hash and version.fingerprint == fingerprint
+
+    def has_version(self, source_version: str, fingerprint: str) -> bool:
+        """Whether the document is stored whole, from the bytes the source calls ``source_version``
+        and this pipeline only: it need not be read again."""
+        version = self._whole_version()
+        return (
+            version is not None
+            and bool(source_version)
+            and version.source_version == source_version
+            and version.fingerprint == fingerprint
+        )
 
     def is_whole_from(self, fingerprint: str) -> bool:
         """Whether the document is stored whole (whatever its content) by this pipeline only."""
@@ -71,6 +84,7 @@ def summarize(payloads: Iterable[Mapping[str, Any]]) -> dict[str, StoredDocument
             content_hash=str(payload.get("content_hash", "")),
             fingerprint=str(payload.get("fingerprint", "")),
             chunk_count=int(payload.get("chunk_count") or 0),
+            source_version=str(payload.get("source_version") or ""),
         )
         stored.points[version] += 1
     return documents

@@ -28,7 +28,8 @@ def chunk_payload(
 
     Keys: ``text``, ``document_id``, ``source``, ``chunk_index``, ``chunk_count`` (chunks of
     this version of the document), ``start``, ``end``, ``token_count``, ``element_kinds``,
-    ``pages``, ``section``, ``content_hash``, ``encoder`` (the model) and ``fingerprint`` (the
+    ``pages``, ``section``, ``content_hash``, ``source_version`` (what the source called these
+    bytes, ``""`` when nothing), ``encoder`` (the model) and ``fingerprint`` (the
     digest of the pipeline fingerprint, which the collection holds in full), plus the
     document's metadata under ``metadata``.
     """
@@ -45,6 +46,7 @@ def chunk_payload(
         "pages": list(chunk.metadata.get("pages", [])),
         "section": chunk.metadata.get("section"),
         "content_hash": document.content_hash,
+        "source_version": document.source_version,
         "encoder": fingerprint.model,
         "fingerprint": fingerprint.digest,
         "metadata": dict(document.metadata),

@@ -43,6 +43,7 @@ class Document:
     content_hash: str
     elements: tuple[Element, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    source_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
