@@ -373,8 +373,8 @@ class _Run:
 
     def _prepare(self, source: Source, item: SourceItem, stored: StoredDocument | None) -> _Parsed | None:
         """Read, parse and chunk one document; ``None`` when it failed or is unchanged."""
-        version = item.version
-        if self.skip_unchanged and stored and version and stored.has_version(version, self.fingerprint.digest):
+        digest = self.fingerprint.digest
+        if self.skip_unchanged and stored and item.version and stored.has_version(item.version, digest):
             self._unchanged(item)  # the same bytes, by the source's word: not read again
             return None
         stage = "read"
