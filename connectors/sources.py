@@ -16,6 +16,9 @@ from chunkwise.connectors.source_rules import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
 from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.source import SourceItem
 
+DEFAULT_MAX_PAGES = 1000
+DEFAULT_MAX_DEPTH = 10
+DEFAULT_MAX_CRAWL_SECONDS = 1800.0
 Kind = Literal["file", "s3", "web", "git"]
 KINDS: tuple[Kind, ...] = ("file", "s3", "web", "git")
 
@@ -25,7 +28,9 @@ class SourceOptions:
     """What the sources take besides their locations.
 
     ``ref`` reads git repositories (a ``git+URL``, or a local repository path when ``ref`` is
-    given) at that branch, tag or commit. ``allow_private_network`` lets the web source fetch
+    given) at that branch, tag or commit. ``cache_dir`` holds git clones and what a crawl
+    remembers for its conditional requests (default: ``$CHUNKWISE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/chunkwise``). ``allow_private_network`` lets the web source fetch
     loopback, private and link-local addresses, which it refuses by default. ``max_pages``,
     ``max_depth`` and ``max_seconds`` bound a crawl.
 
@@ -39,9 +44,9 @@ class SourceOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     ref: str | None = None
     allow_private_network: bool = False
-    max_pages: int = 1000
-    max_depth: int = 10
-    max_seconds: float = 1800.0
+    max_pages: int = DEFAULT_MAX_PAGES
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_seconds: float = DEFAULT_MAX_CRAWL_SECONDS
     cache_dir: str | None = None
 
 
@@ -116,7 +121,7 @@ def _open(kind: Kind, locations: list[str], options: SourceOptions) -> Any:
             max_depth=options.max_depth,
             max_seconds=options.max_seconds,
             allow_private_network=options.allow_private_network,
-            cache_dir=options.cache_dir,
+            cache_dir=_under(options.cache_dir, "web"),
         )
     from chunkwise.connectors.git_source import GitSource
 
@@ -126,8 +131,13 @@ def _open(kind: Kind, locations: list[str], options: SourceOptions) -> Any:
         include=options.include,
         exclude=options.exclude,
         max_bytes=options.max_bytes,
-        cache_dir=options.cache_dir,
+        cache_dir=_under(options.cache_dir, "git"),
     )
+
+
+def _under(folder: str | None, name: str) -> str | None:
+    """Each kind's own subfolder of a shared cache folder (``None``: each kind's default)."""
+    return os.path.join(folder, name) if folder else None
 
 
 class CombinedSource:
@@ -155,7 +165,7 @@ class CombinedSource:
             return None
         root_of = getattr(source, "root_of", None)
         if root_of is not None:
-            return root_of(uri)  # type: ignore[no-any-return]
+            return root_of(uri)
         return uri if source.covers(uri) else None
 
     def covers(self, uri: str) -> bool:

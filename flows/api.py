@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.sources import location_kind
 from chunkwise.connectors.stores import Store
 from chunkwise.flows import console
 from chunkwise.flows.cli_options import validated_options
@@ -91,10 +92,11 @@ def ingest(
     settings = Settings()
     collection = collection or settings.collection
     encoder, parser = build_embedder(options), build_parser(options)
-    with _opened(store, settings) as vector_store, contextlib.closing(parser):
+    source = build_source(_paths(paths), options)
+    with _opened(store, settings) as vector_store, contextlib.closing(parser), _closing(source):
         with _ingest_progress(progress) as callback:  # closed before the index build's own spinner
             report = index_documents(
-                build_source(_paths(paths), options),
+                source,
                 parser,
                 build_chunker(options, encoder),
                 encoder,
@@ -316,7 +318,8 @@ def serve(
     options = _ingest_options(options, option_values)
     use_local_prefect_home()
     folders = _paths(paths)
-    missing = [path for path in folders if not os.path.exists(path)]
+    local = [path for path in folders if location_kind(path, ref=options.ref) == "file"]
+    missing = [path for path in local if not os.path.exists(path)]
     if missing:
         raise ConfigurationError(f"{', '.join(missing)} does not exist")
     settings = Settings()
@@ -440,6 +443,17 @@ def _ingest_options(options: IngestOptions | None, values: dict[str, Any]) -> In
     if values:
         return validated_options(**{**options.model_dump(exclude_unset=True), **values})
     return options
+
+
+@contextlib.contextmanager
+def _closing(resource: Any) -> Iterator[Any]:
+    """``resource``, closed on leaving when it has a ``close()`` (a web source's spooled pages)."""
+    try:
+        yield resource
+    finally:
+        close = getattr(resource, "close", None)
+        if close is not None:
+            close()
 
 
 def _paths(paths: PathArgument | Sequence[PathArgument]) -> list[str]:

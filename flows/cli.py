@@ -31,6 +31,10 @@ from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Set
 from chunkwise.pipeline.errors import ChunkwiseError, ConfigurationError
 from chunkwise.pipeline.types import Fusion
 
+LOCATIONS_HELP = (
+    "files and folders (recursively), s3://bucket/prefix, a website's URL (crawled within its path) "
+    "or its sitemap.xml, git+URL or a local repository with --ref."
+)
 app = typer.Typer(
     help="Turn documents into a Qdrant collection a RAG application can trust.",
     no_args_is_help=True,
@@ -60,7 +64,7 @@ def _common(
 @app.command()
 @with_ingest_options
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest (folders recursively).")],
+    paths: Annotated[list[str], typer.Argument(help=f"What to ingest: {LOCATIONS_HELP}")],
     options: IngestOptions,
     store: StoreOption = None,
     collection: CollectionOption = None,
@@ -83,7 +87,7 @@ def ingest(
 @with_ingest_options
 def serve(
     paths: Annotated[
-        list[str], typer.Argument(help="Files and folders to keep the collection in sync with.")
+        list[str], typer.Argument(help=f"What to keep the collection in sync with: {LOCATIONS_HELP}")
     ],
     options: IngestOptions,
     cron: Annotated[

@@ -120,6 +120,29 @@ def _ingest_option_parameters(
             min=0,
         ),
     ] = DEFAULT_MAX_SECONDS,
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            help="git: read repositories at this branch, tag or commit; makes a local repository path "
+            "a git source [default: HEAD]."
+        ),
+    ] = None,
+    allow_private_network: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-network",
+            help="web: fetch pages on loopback, private and link-local addresses (refused by default).",
+        ),
+    ] = False,
+    max_pages: Annotated[int, typer.Option(min=1, help="web: list at most this many pages.")] = (
+        DEFAULTS.max_pages
+    ),
+    max_depth: Annotated[
+        int, typer.Option(min=0, help="web: follow links at most this many hops from the start URL.")
+    ] = DEFAULTS.max_depth,
+    max_crawl_seconds: Annotated[
+        float, typer.Option(help="web: stop listing pages after this many seconds (nothing is pruned then).")
+    ] = DEFAULTS.max_crawl_seconds,
     prune: Annotated[
         bool,
         typer.Option(help="Delete stored documents under the given paths that are no longer there."),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
-from chunkwise.connectors.filesystem_source import FileSystemSource
 from chunkwise.connectors.late_encoder import LateChunkingEncoder
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
+from chunkwise.connectors.sources import SourceOptions, open_source
 from chunkwise.connectors.stores import Store, open_existing_store, open_store
 from chunkwise.connectors.tokenizers import TiktokenTokenizer
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
@@ -17,9 +19,21 @@ from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.protocols import Tokenizer
 
 
-def build_source(paths: list[str], options: IngestOptions) -> FileSystemSource:
-    return FileSystemSource(
-        paths, include=options.include, exclude=options.exclude, max_bytes=options.max_bytes
+def build_source(locations: list[str], options: IngestOptions) -> Any:
+    """The source of ``locations``: local paths, ``s3://``, ``http(s)://`` and git (see
+    :func:`connectors.sources.open_source`)."""
+    return open_source(
+        locations,
+        SourceOptions(
+            include=options.include,
+            exclude=options.exclude,
+            max_bytes=options.max_bytes,
+            ref=options.ref,
+            allow_private_network=options.allow_private_network,
+            max_pages=options.max_pages,
+            max_depth=options.max_depth,
+            max_seconds=options.max_crawl_seconds,
+        ),
     )
 
 

@@ -8,7 +8,6 @@ Tasks pass paths, options, batches of ids and reports; each builds its own model
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.connectors.sources import normalize_location
 from chunkwise.flows.artifacts import artifact_key, report_markdown
 from chunkwise.flows.components import build_source
 from chunkwise.flows.environment import quiet_libraries
@@ -186,6 +186,9 @@ def ingest_flow(
 ) -> RunReport:
     """Index the documents under ``paths`` into ``collection``, as ``chunkwise ingest`` does.
 
+    ``paths`` are local files and folders, ``s3://bucket/prefix`` locations, website or
+    ``sitemap.xml`` URLs and git repositories (``git+URL``, or a local one with ``options.ref``).
+
     ``store`` and ``collection`` default to ``CHUNKWISE_STORE`` / ``CHUNKWISE_COLLECTION``;
     ``options`` are the ingest options (an :class:`IngestOptions` or a dict of them). Returns the
     run report, also kept in Prefect's result storage (``flow_run.state.result()`` reads it from
@@ -204,7 +207,7 @@ def ingest_flow(
     location = absolute_location(store or settings.store)
     collection = collection or settings.collection
     options = options or IngestOptions()
-    paths = [os.path.abspath(path) for path in paths]
+    paths = [normalize_location(path, ref=options.ref) for path in paths]
     logger = get_run_logger()
     report = RunReport()
     with shared_store(location):  # held for the run, so that tasks in this process share one store

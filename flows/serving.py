@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chunkwise.connectors.sources import normalize_location
 from chunkwise.flows.prefect_server import server_is_healthy
 from chunkwise.flows.resources import absolute_location
 from chunkwise.flows.settings import IngestOptions
@@ -51,7 +52,7 @@ def serve_parameters(
 ) -> dict[str, Any]:
     """The flow parameters of a served ingest, with absolute paths (runs may start elsewhere)."""
     return {
-        "paths": [os.path.abspath(path) for path in paths],
+        "paths": [normalize_location(path, ref=options.ref) for path in paths],
         "store": absolute_location(store),
         "collection": collection,
         "options": options.model_dump(mode="json"),

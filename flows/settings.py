@@ -7,10 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.offline import DEFAULT_MODEL
+from chunkwise.connectors.source_rules import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES
+from chunkwise.connectors.sources import DEFAULT_MAX_CRAWL_SECONDS, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from chunkwise.connectors.unstructured_parser import (
     DEFAULT_MAX_SECONDS,
     DEFAULT_MAX_TEXT_CHARS,
@@ -37,7 +38,9 @@ class IngestOptions(BaseModel):
     """Everything that decides how documents are chunked and embedded.
 
     ``chunking``, ``chunk_size``, ``chunk_overlap``, ``headers`` and ``late_mix`` not given take
-    the model's measured defaults (:func:`connectors.model_defaults.defaults_for`).
+    the model's measured defaults (:func:`connectors.model_defaults.defaults_for`). ``include``
+    to ``max_bytes``, ``ref`` and the crawl's bounds (``max_pages``, ``max_depth``,
+    ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list.
 
     Example::
 
@@ -67,6 +70,11 @@ class IngestOptions(BaseModel):
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, gt=0)
     max_seconds_per_document: float | None = Field(default=DEFAULT_MAX_SECONDS, ge=0)  # 0: no limit
     pdf_strategy: Literal["fast", "auto", "hi_res", "ocr_only"] = "fast"
+    ref: str | None = None
+    allow_private_network: bool = False
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1)
+    max_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=0)
+    max_crawl_seconds: float = Field(default=DEFAULT_MAX_CRAWL_SECONDS, gt=0)
     sparse: bool = True
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True

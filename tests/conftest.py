@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +101,62 @@ def _store_lock_is_free(folder: Path) -> bool:
 def store_lock_is_free():
     """``store_lock_is_free(folder)``: no process, this one included, holds the store at ``folder``."""
     return _store_lock_is_free
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3 API (moto's server mode) on 127.0.0.1, and the environment that points AWS at it."""
+
+    endpoint: str
+    environment: dict[str, str]
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 API server for the session, started and stopped by its PID."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the S3 API server did not start") from None
+                time.sleep(0.2)
+        endpoint = f"http://127.0.0.1:{port}"
+        yield S3Server(
+            endpoint,
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            },
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
