@@ -75,3 +75,48 @@ def test_an_s3_prefix_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_f
         retriever.close()
     assert hit.metadata["source"] == f"s3://{bucket}/manuals/guide.md"
     assert "Sign the tag first" in hit.page_content
+
+
+def git(cwd: Path, *arguments: str) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    environment.update(
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="Docs Writer",
+        GIT_AUTHOR_EMAIL="writer@example.org",
+        GIT_COMMITTER_NAME="Docs Writer",
+        GIT_COMMITTER_EMAIL="writer@example.org",
+    )
+    subprocess.run(["git", *arguments], cwd=cwd, env=environment, capture_output=True, check=True)
+
+
+def test_a_git_repository_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow(tmp_path):
+    repository = tmp_path / "handbook"
+    (repository / "docs").mkdir(parents=True)
+    git(repository, "init", "--quiet", "--initial-branch=main")
+    (repository / "docs" / "guide.md").write_bytes(GUIDE)
+    (repository / "faq.md").write_bytes(FAQ)
+    git(repository, "add", "-A")
+    git(repository, "commit", "--quiet", "-m", "first")
+    store = str(tmp_path / "store")
+
+    first = cli_ingest(str(repository), "--ref", "main", "--store", store, "--collection", "docs")
+    assert (first["documents"]["indexed"], first["documents"]["failed"]) == (2, 0)
+
+    url = f"git+file://{repository}"  # the same repository through its URL: the same documents
+    again = chunkwise.ingest(url, store=store, collection="docs")
+    assert (again.indexed, again.unchanged) == (0, 2)
+
+    (repository / "docs" / "guide.md").write_bytes(GUIDE + b"\nSign the tag first.\n")
+    git(repository, "rm", "--quiet", "faq.md")
+    git(repository, "commit", "--quiet", "-am", "second")
+    synced = ingest_flow([url], store=store, collection="docs", options={"prune": True})
+    assert (synced.indexed, synced.deleted, synced.failed) == (1, 1, 0)
+
+    retriever = chunkwise.open_retriever(store, "docs", filter={"metadata.path": "docs/guide.md"})
+    try:
+        [hit] = retriever.invoke("how do I sign the release tag?")[:1]
+    finally:
+        retriever.close()
+    assert hit.metadata["source"] == f"{url}#docs/guide.md"
+    assert "Sign the tag first" in hit.page_content
