@@ -95,6 +95,22 @@ def test_serve_parameters_are_absolute_and_validate_back_into_the_options(tmp_pa
     assert parameters["batch_documents"] == 16
 
 
+def test_served_locations_keep_urls_and_make_local_repositories_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    locations = [
+        "s3://docs/manuals/",
+        "https://docs.example.org/guide/",
+        "git+https://example.org/h.git",
+        "repo",
+    ]
+    options = IngestOptions(ref="v2", max_pages=50, allow_private_network=True)
+
+    parameters = serve_parameters(locations, ".chunkwise/qdrant", "docs", options, batch_documents=16)
+
+    assert parameters["paths"] == [*locations[:3], os.path.join(tmp_path, "repo")]
+    assert IngestOptions.model_validate(parameters["options"]) == options
+
+
 @pytest.mark.parametrize(
     ("cron", "interval", "message"),
     [
