@@ -133,8 +133,9 @@ class WebSource:
     HTML page is still crawled through.
 
     Pages are fetched with the validators a small cache kept from the previous listing
-    (``<cache_dir or $CHUNKWISE_CACHE_DIR or $XDG_CACHE_HOME/chunkwise>/web/<sha256 of the
-    location>/pages.json``: per URL its ETag, Last-Modified, links and content type). A page that
+    (``<cache_dir>/<sha256 of the location>/pages.json``, ``cache_dir`` defaulting to
+    ``$CHUNKWISE_CACHE_DIR/web``, else ``$XDG_CACHE_HOME/chunkwise/web``: per URL its ETag,
+    Last-Modified, links and content type). A page that
     answers 304 is listed with its cached validator as ``version`` and its links come from the
     cache; a page that answers 200 is spooled to a temporary file for :meth:`read`, its
     ``version`` being its ETag, else its Last-Modified, else ``sha256:`` and the body's digest.
@@ -199,8 +200,8 @@ class WebSource:
             )
         if max_seconds <= 0 or timeout <= 0:
             raise ConfigurationError(f"max_seconds ({max_seconds}) and timeout ({timeout}) must be > 0")
-        cache_root = Path(cache_dir) if cache_dir is not None else default_cache_folder()
-        self.locations = [_location(url, cache_root / "web") for url in given]
+        cache_root = Path(cache_dir) if cache_dir is not None else default_cache_folder() / "web"
+        self.locations = [_location(url, cache_root) for url in given]
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self.max_bytes = max_bytes
