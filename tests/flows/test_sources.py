@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
@@ -119,4 +123,81 @@ def test_a_git_repository_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_t
     finally:
         retriever.close()
     assert hit.metadata["source"] == f"{url}#docs/guide.md"
+    assert "Sign the tag first" in hit.page_content
+
+
+class Site(BaseHTTPRequestHandler):
+    """Pages by path, each with an ETag; a request naming the current one is answered 304."""
+
+    pages: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.pages.get(self.path.split("?")[0])
+        if body is None:
+            self.send_error(404)
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *arguments: object) -> None:
+        pass
+
+
+def page(title: str, text: str, *links: str) -> bytes:
+    anchors = "".join(f'<li><a href="{link}">{link}</a></li>' for link in links)
+    body = f"<h1>{title}</h1><p>{text}</p><ul>{anchors}</ul>"
+    return f"<html><head><title>{title}</title></head><body>{body}</body></html>".encode()
+
+
+def test_a_website_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow(tmp_path):
+    Site.pages = {
+        "/robots.txt": b"User-agent: *\nAllow: /\n",
+        "/docs/index.html": page("Handbook", "Start here.", "guide.html", "faq.html"),
+        "/docs/guide.html": page("Release guide", "Tag the release, then upload the packages."),
+        "/docs/faq.html": page("Mirror FAQ", "The mirror syncs every six hours."),
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = f"http://127.0.0.1:{server.server_port}/docs/index.html"
+    store = str(tmp_path / "store")
+    try:
+        refused = subprocess.run(
+            [*CLI, "ingest", start, "--store", store], capture_output=True, text=True, timeout=600
+        )
+        assert refused.returncode == 1 and "--allow-private-network" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+        first = cli_ingest(start, "--allow-private-network", "--store", store, "--collection", "docs")
+        assert (first["documents"]["indexed"], first["documents"]["failed"]) == (3, 0)
+
+        again = chunkwise.ingest(start, store=store, collection="docs", allow_private_network=True)
+        assert (again.indexed, again.unchanged) == (0, 3)
+
+        Site.pages["/docs/index.html"] = page("Handbook", "Start here.", "guide.html")
+        Site.pages["/docs/guide.html"] = page("Release guide", "Tag the release. Sign the tag first.")
+        del Site.pages["/docs/faq.html"]
+        options = {"prune": True, "allow_private_network": True}
+        synced = ingest_flow([start], store=store, collection="docs", options=options)
+        assert (synced.indexed, synced.deleted, synced.failed) == (2, 1, 0)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    guide = start.replace("index.html", "guide.html")
+    retriever = chunkwise.open_retriever(store, "docs", filter={"metadata.url": guide})
+    try:
+        [hit] = retriever.invoke("how do I sign the release tag?")[:1]
+    finally:
+        retriever.close()
+    assert hit.metadata["source"] == guide
     assert "Sign the tag first" in hit.page_content
