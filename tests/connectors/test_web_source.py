@@ -19,8 +19,9 @@ import pytest
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
+from chunkwise.connectors.web_pages import name_for, normalize_url, parse_sitemap
 from chunkwise.connectors.web_safety import AddressGuard, AddressRefused, guarded_client, refusal
-from chunkwise.connectors.web_source import WebSource, name_for, normalize_url, parse_sitemap
+from chunkwise.connectors.web_source import WebSource
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from chunkwise.pipeline.errors import ConfigurationError, SourceError
 from chunkwise.pipeline.indexing import index_documents

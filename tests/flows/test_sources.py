@@ -49,6 +49,15 @@ def cli_ingest(*arguments: str, environment: dict[str, str] | None = None) -> di
     return json.loads(done.stdout)
 
 
+def top_hit(store: str, only: dict[str, str]):
+    """The best passage on signing the release tag, among those matching ``only``."""
+    retriever = chunkwise.open_retriever(store, "docs", filter=only)
+    try:
+        return retriever.invoke("how do I sign the release tag?")[0]
+    finally:
+        retriever.close()
+
+
 def test_an_s3_prefix_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow(
     s3_server, tmp_path, monkeypatch
 ):
@@ -72,11 +81,7 @@ def test_an_s3_prefix_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_f
     synced = ingest_flow([location], store=store, collection="docs", options={"prune": True})
     assert (synced.indexed, synced.deleted, synced.failed) == (1, 1, 0)
 
-    retriever = chunkwise.open_retriever(store, "docs", filter={"metadata.bucket": bucket})
-    try:
-        [hit] = retriever.invoke("how do I sign the release tag?")[:1]
-    finally:
-        retriever.close()
+    hit = top_hit(store, {"metadata.bucket": bucket})
     assert hit.metadata["source"] == f"s3://{bucket}/manuals/guide.md"
     assert "Sign the tag first" in hit.page_content
 
@@ -117,11 +122,7 @@ def test_a_git_repository_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_t
     synced = ingest_flow([url], store=store, collection="docs", options={"prune": True})
     assert (synced.indexed, synced.deleted, synced.failed) == (1, 1, 0)
 
-    retriever = chunkwise.open_retriever(store, "docs", filter={"metadata.path": "docs/guide.md"})
-    try:
-        [hit] = retriever.invoke("how do I sign the release tag?")[:1]
-    finally:
-        retriever.close()
+    hit = top_hit(store, {"metadata.path": "docs/guide.md"})
     assert hit.metadata["source"] == f"{url}#docs/guide.md"
     assert "Sign the tag first" in hit.page_content
 
@@ -194,10 +195,6 @@ def test_a_website_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow
         server.server_close()
 
     guide = start.replace("index.html", "guide.html")
-    retriever = chunkwise.open_retriever(store, "docs", filter={"metadata.url": guide})
-    try:
-        [hit] = retriever.invoke("how do I sign the release tag?")[:1]
-    finally:
-        retriever.close()
+    hit = top_hit(store, {"metadata.url": guide})
     assert hit.metadata["source"] == guide
     assert "Sign the tag first" in hit.page_content
