@@ -128,10 +128,10 @@ def index_documents(
             f"{type(source).__name__} cannot tell which stored documents are its own: it cannot prune"
         )
     started = time.perf_counter()
+    items = list(source.items())  # first: a source that cannot be listed leaves the store as it was
     fingerprint = pipeline_fingerprint(encoder, chunker, sparse_encoder)
     open_collection(store, collection, fingerprint, reindex=reindex)
     stored = store.stored_documents(collection)
-    items = list(source.items())
     report = index_items(
         source,
         items,

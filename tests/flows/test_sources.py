@@ -18,6 +18,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 import chunkwise
+from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.flows.ingest import ingest_flow
 
 CLI = [str(Path(sys.executable).with_name("chunkwise"))]
@@ -198,3 +199,32 @@ def test_a_website_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow
     hit = top_hit(store, {"metadata.url": guide})
     assert hit.metadata["source"] == guide
     assert "Sign the tag first" in hit.page_content
+
+
+def test_a_source_that_cannot_be_listed_stops_the_cli_with_a_clear_message_and_no_traceback(
+    s3_server, tmp_path
+):
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    git(repository, "init", "--quiet", "--initial-branch=main")
+    (repository / "a.md").write_text("# A\n\nText.\n")
+    git(repository, "add", "-A")
+    git(repository, "commit", "--quiet", "-m", "first")
+    cases = {
+        "s3://no-such-bucket-anywhere/docs/": "no such bucket",
+        f"git+file://{repository}": "no-such-tag",
+    }
+    for location, message in cases.items():
+        extra = ["--ref", "no-such-tag"] if location.startswith("git+") else []
+        done = subprocess.run(
+            [*CLI, "ingest", location, *extra, "--store", str(tmp_path / "store")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **s3_server.environment},
+            timeout=600,
+        )
+        assert done.returncode == 1, done.stderr
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert store.collections() == []  # a source that cannot be listed changes nothing
