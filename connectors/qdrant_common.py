@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +26,16 @@ SPARSE = "sparse"
 METADATA_KEY = "chunkwise"
 INDEXED_FIELDS = ("document_id", "source")
 RRF_K = 60
+Quantization = Literal["scalar", "binary"]
+QUANTIZATIONS = ("scalar", "binary")
+QUANTIZATION_OVERSAMPLING = 2.0  # candidates scored on quantized vectors per hit rescored on the originals
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_quantization(quantization: str | None) -> None:
+    """Refuse a quantization other than ``scalar`` (int8, 4x smaller), ``binary`` (32x) or ``None``."""
+    if quantization is not None and quantization not in QUANTIZATIONS:
+        raise ConfigurationError(f"quantization must be 'scalar', 'binary' or None, not {quantization!r}")
 
 
 def check_collection_name(collection: str) -> str:

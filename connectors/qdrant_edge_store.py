@@ -21,12 +21,15 @@ from chunkwise.connectors.qdrant_common import (
     DENSE,
     INDEXED_FIELDS,
     METADATA_KEY,
+    QUANTIZATION_OVERSAMPLING,
     RRF_K,
     SPARSE,
+    Quantization,
     best_chunk_per_document,
     best_hits,
     check_collection_name,
     check_indexed_field,
+    check_quantization,
     check_stored_fingerprint,
     field_condition,
     fused_limit,
@@ -140,6 +143,10 @@ class QdrantEdgeStore:
     Closing a store that wrote runs the engine's optimizers: segments of ``index_after`` points
     or more get an HNSW index (below that, exact search is as fast), deleted points are
     vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
+    ``quantization`` (``"scalar"``: int8, 4x less memory for vectors; ``"binary"``: 32x) gives the
+    collections this store creates a quantized copy of their vectors, kept in memory, that searches
+    scan first; the best candidates (twice ``k``) are then rescored on the original vectors. A
+    collection keeps the quantization it was created with.
 
     Example::
 
@@ -157,9 +164,11 @@ class QdrantEdgeStore:
         scroll_page: int = 4096,
         index_after: int | None = 20_000,
         reserve_bytes: int = WRITE_RESERVE_BYTES,
+        quantization: Quantization | None = None,
     ) -> None:
         if not str(path):
             raise ConfigurationError("the store path is empty")
+        check_quantization(quantization)
         if batch_size < 1 or scroll_page < 1:
             raise ConfigurationError(
                 f"batch_size ({batch_size}) and scroll_page ({scroll_page}) must be >= 1"
@@ -170,6 +179,8 @@ class QdrantEdgeStore:
         self.scroll_page = scroll_page
         self.index_after = index_after
         self.reserve_bytes = reserve_bytes
+        self.quantization = quantization
+        self._quantized: dict[str, str | None] = {}  # each collection's quantization, as created
         self._open_folder: _OpenFolder | None = None
         self._abandon: weakref.finalize[Any, Any] | None = None
 
@@ -312,6 +323,7 @@ class QdrantEdgeStore:
         if shard is not None:
             shard.close()
         self._written.discard(collection)
+        self._quantized.pop(collection, None)
         folder = self._folder(collection)
         if folder.exists():
             self._settings_file(collection).unlink(missing_ok=True)  # gone at once, even if rmtree fails
@@ -426,7 +438,7 @@ class QdrantEdgeStore:
         self._check_vector_sample(collection)
         query_filter = payload_filter(_models(), filters)
         queries = _queries(vector, sparse)
-        params = SearchParams(exact=True) if exact else None
+        params = self._search_params(collection, SearchParams, exact=exact)
         if len(queries) == 1:
             request = QueryRequest(
                 limit=k,
@@ -501,6 +513,49 @@ class QdrantEdgeStore:
         with self._open_folder.loading:  # type: ignore[union-attr] # opened by _shards
             return self._shards.get(collection) or self._load_shard(collection)
 
+    def quantization_of(self, collection: str) -> str | None:
+        """The quantization ``collection`` was created with (``None``: none), read from its shard's
+        configuration.
+
+        Example::
+
+            store.quantization_of("docs")   # "scalar"
+        """
+        if collection not in self._quantized:
+            config_file = self._folder(collection) / SHARD / "edge_config.json"
+            try:
+                vectors = json.loads(config_file.read_text(encoding="utf-8"))["vectors"][DENSE]
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise StoreError(
+                    f"cannot read how collection {collection!r} stores its vectors: {error}"
+                ) from error
+            found = next(iter(vectors.get("quantization_config") or {}), None)
+            if self.quantization is not None and found != self.quantization:
+                logger.warning(
+                    "collection %s was created with quantization %s: it keeps it (the store's %s applies to "
+                    "new collections; copy the collection into a new one to change it)",
+                    collection,
+                    found or "none",
+                    self.quantization,
+                )
+            self._quantized[collection] = found
+        return self._quantized[collection]
+
+    def _search_params(self, collection: str, search_params: Any, *, exact: bool) -> Any:
+        """Exact search on the original vectors, or, on a quantized collection, quantized candidates
+        rescored on the originals."""
+        from qdrant_edge import QuantizationSearchParams
+
+        quantized = self.quantization_of(collection) is not None
+        if exact:
+            return search_params(
+                exact=True, quantization=QuantizationSearchParams(ignore=True) if quantized else None
+            )
+        if not quantized:
+            return None
+        rescored = QuantizationSearchParams(rescore=True, oversampling=QUANTIZATION_OVERSAMPLING)
+        return search_params(quantization=rescored)
+
     def _load_shard(self, collection: str) -> Any:
         if not self.collection_exists(collection):
             raise StoreError(f"collection {collection!r} does not exist in {self.path}")
@@ -522,10 +577,12 @@ class QdrantEdgeStore:
             self._check_unfinished(collection, folder)
             shutil.rmtree(folder)
         self._check_room(MIB, f"create collection {collection!r}")
-        shard = EdgeShard.create(str(folder / SHARD), _edge_config(fingerprint.dimension, self.index_after))
+        config = _edge_config(fingerprint.dimension, self.index_after, self.quantization)
+        shard = EdgeShard.create(str(folder / SHARD), config)
         for field in INDEXED_FIELDS:
             shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
         self._shards[collection] = shard
+        self._quantized[collection] = self.quantization
         self._write_settings(collection, fingerprint)  # last: the collection exists once this is written
         logger.info("created collection %s for %s", collection, fingerprint.model)
 
@@ -650,22 +707,34 @@ def _models() -> Any:
     return qdrant_edge
 
 
-def _edge_config(dimension: int, index_after: int | None) -> Any:
-    """A dense and a sparse vector; segments of ``index_after`` points or more get an HNSW index."""
+def _edge_config(dimension: int, index_after: int | None, quantization: Quantization | None = None) -> Any:
+    """A dense and a sparse vector; segments of ``index_after`` points or more get an HNSW index; the
+    dense vectors quantized as ``quantization`` says (kept in memory), the originals on disk."""
     from qdrant_edge import (
+        BinaryQuantizationConfig,
         Distance,
         EdgeConfig,
         EdgeOptimizersConfig,
         EdgeSparseVectorParams,
         EdgeVectorParams,
         Modifier,
+        ScalarQuantizationConfig,
+        ScalarType,
     )
+
+    quantized: Any = None
+    if quantization == "scalar":
+        quantized = ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
+    elif quantization == "binary":
+        quantized = BinaryQuantizationConfig(always_ram=True)
 
     optimizers = None
     if index_after is not None:  # the engine counts its threshold in kilobytes of vectors
         optimizers = EdgeOptimizersConfig(indexing_threshold=max(1, index_after * dimension * 4 // 1024))
     return EdgeConfig(
-        vectors={DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine)},
+        vectors={
+            DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine, quantization_config=quantized)
+        },
         sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
         optimizers=optimizers,
     )

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,11 +17,13 @@ from chunkwise.connectors.qdrant_common import (
     METADATA_KEY,
     RRF_K,
     SPARSE,
+    Quantization,
     batches,
     best_chunk_per_document,
     best_hits,
     check_collection_name,
     check_indexed_field,
+    check_quantization,
     check_stored_fingerprint,
     field_condition,
     fused_limit,
@@ -51,7 +53,6 @@ logger = logging.getLogger(__name__)
 CREATING_KEY = "chunkwise-creating"
 
 T = TypeVar("T")
-Quantization = Literal["scalar", "binary"]
 
 
 class QdrantServerStore:
@@ -98,8 +99,7 @@ class QdrantServerStore:
                 f"batch_size ({batch_size}), scroll_page ({scroll_page}), parallel ({parallel}) and "
                 f"max_request_bytes ({max_request_bytes}) must be >= 1"
             )
-        if quantization not in (None, "scalar", "binary"):
-            raise ConfigurationError(f"quantization must be 'scalar', 'binary' or None, not {quantization!r}")
+        check_quantization(quantization)
         self.location = location
         self.api_key = api_key
         self.timeout = timeout

@@ -93,7 +93,8 @@ def ingest(
     collection = collection or settings.collection
     encoder, parser = build_embedder(options), build_parser(options)
     source = build_source(_paths(paths), options)
-    with _opened(store, settings) as vector_store, contextlib.closing(parser), _closing(source):
+    opened = _opened(store, settings, quantization=options.quantization)
+    with opened as vector_store, contextlib.closing(parser), _closing(source):
         with _ingest_progress(progress) as callback:  # closed before the index build's own spinner
             report = index_documents(
                 source,
@@ -261,20 +262,23 @@ def copy(
     collection: str | None = None,
     to_collection: str | None = None,
     replace: bool = False,
+    quantization: str | None = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> int:
     """Copy a collection to another store with its vectors, fingerprint and payloads; the points copied.
+    ``quantization`` (``scalar``, ``binary``) quantizes the target collection's vectors.
 
     Example::
 
         chunkwise.copy(".chunkwise/qdrant", "http://localhost:6333", collection="docs")
+        chunkwise.copy(".chunkwise/qdrant", ".chunkwise/int8", quantization="scalar")
     """
     settings = Settings()
     collection = collection or settings.collection
     target_collection = to_collection or collection
     with contextlib.ExitStack() as stack:
         source_store = stack.enter_context(_opened(source, settings, existing=True))
-        target_store = stack.enter_context(_opened(target, settings))
+        target_store = stack.enter_context(_opened(target, settings, quantization=quantization))
         with contextlib.ExitStack() as bar:  # closed before the index build's own spinner
             callback = (
                 progress if callable(progress) else bar.enter_context(console.copy_progress_bar(progress))
@@ -472,14 +476,16 @@ def _listed(value: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _opened(store: StoreArgument, settings: Settings, *, existing: bool = False) -> Iterator[Store]:
+def _opened(
+    store: StoreArgument, settings: Settings, *, existing: bool = False, quantization: str | None = None
+) -> Iterator[Store]:
     """The store given open (left open), or the one at a location (closed afterwards); ``existing``:
     a location with no store is an error (readers never create one)."""
     if isinstance(store, Store):
         yield store
         return
     location = os.fspath(store) if store is not None else None
-    with build_store(location, settings, existing=existing) as opened:
+    with build_store(location, settings, existing=existing, quantization=quantization) as opened:
         yield opened
 
 

@@ -237,6 +237,10 @@ def copy(
     replace: Annotated[
         bool, typer.Option(help="Drop the target collection first if it already holds points.")
     ] = False,
+    quantization: Annotated[
+        str | None,
+        typer.Option(help="Quantize the target collection's vectors: scalar (int8) or binary."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Copy a collection to another store with its vectors, fingerprint and payloads (no re-embedding).
@@ -249,6 +253,7 @@ def copy(
         collection=collection,
         to_collection=to_collection,
         replace=replace,
+        quantization=quantization,
         progress=not as_json,
     )
     summary = {

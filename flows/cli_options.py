@@ -162,6 +162,13 @@ def _ingest_option_parameters(
         bool,
         typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
     ] = DEFAULTS.sparse,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            help="A new collection keeps its vectors also quantized in memory, searched first and "
+            "rescored on the originals: scalar (int8, 4x smaller) or binary (32x) [default: none]."
+        ),
+    ] = None,
 ) -> None:
     """Only its signature is used: the ingest options as command-line options."""
 

@@ -115,13 +115,19 @@ def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | None:
 
 
 def build_store(
-    location: str | None = None, settings: Settings | None = None, *, existing: bool = False
+    location: str | None = None,
+    settings: Settings | None = None,
+    *,
+    existing: bool = False,
+    quantization: str | None = None,
 ) -> Store:
     """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server.
 
     ``existing``: a folder that holds no store is an error instead of a new, empty store.
+    ``quantization``: how the collections it creates quantize their vectors (``scalar``, ``binary``).
     """
     settings = settings or Settings()
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     opener = open_existing_store if existing else open_store
-    return opener(location or settings.store, api_key=api_key)
+    options = {"quantization": quantization} if quantization else {}
+    return opener(location or settings.store, api_key=api_key, **options)

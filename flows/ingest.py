@@ -86,7 +86,7 @@ def discover(
     parts = pipeline_parts(options)
     fingerprint = parts.fingerprint
     source = build_source(paths, options)
-    with shared_store(location) as store:
+    with shared_store(location, options.quantization) as store:
         open_collection(store, collection, fingerprint, reindex=options.reindex)
         items = list(source.items())
         stored = store.stored_documents(collection)
@@ -210,7 +210,8 @@ def ingest_flow(
     paths = [normalize_location(path, ref=options.ref) for path in paths]
     logger = get_run_logger()
     report = RunReport()
-    with shared_store(location):  # held for the run, so that tasks in this process share one store
+    # held for the run, so that tasks in this process share one store
+    with shared_store(location, options.quantization):
         plan = discover(paths, location, collection, options, batch_documents)
         submitted = _index(plan.batches, paths, location, collection, options)
         wait([future for _, future in submitted])

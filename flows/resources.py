@@ -68,8 +68,9 @@ _stores_lock = threading.Lock()
 
 
 @contextmanager
-def shared_store(location: str) -> Iterator[Store]:
-    """The store at ``location``, opened once in this process and closed when its last user leaves.
+def shared_store(location: str, quantization: str | None = None) -> Iterator[Store]:
+    """The store at ``location``, opened once in this process and closed when its last user leaves;
+    ``quantization`` for the collections it creates (the first opener's applies).
 
     Example::
 
@@ -79,7 +80,7 @@ def shared_store(location: str) -> Iterator[Store]:
     with _stores_lock:
         store, users = _stores.get(location) or (None, 0)
         if store is None:
-            store = build_store(location)
+            store = build_store(location, quantization=quantization)
         _stores[location] = (store, users + 1)
     try:
         yield store

@@ -76,6 +76,7 @@ class IngestOptions(BaseModel):
     max_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=0)
     max_crawl_seconds: float = Field(default=DEFAULT_MAX_CRAWL_SECONDS, gt=0)
     sparse: bool = True
+    quantization: Literal["scalar", "binary"] | None = None
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
     prune: bool = False
