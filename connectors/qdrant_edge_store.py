@@ -733,7 +733,12 @@ def _edge_config(dimension: int, index_after: int | None, quantization: Quantiza
         optimizers = EdgeOptimizersConfig(indexing_threshold=max(1, index_after * dimension * 4 // 1024))
     return EdgeConfig(
         vectors={
-            DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine, quantization_config=quantized)
+            DENSE: EdgeVectorParams(
+                size=dimension,
+                distance=Distance.Cosine,
+                quantization_config=quantized,
+                on_disk=True if quantized is not None else None,  # RAM holds the quantized copy
+            )
         },
         sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
         optimizers=optimizers,
