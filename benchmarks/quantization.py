@@ -6,7 +6,8 @@ For each quantization (none, scalar int8, binary), side by side in one run:
    store, which builds the HNSW index and the quantized copy (``build_s``, ``folder_mb``);
 2. another child process opens that folder, as a reader serving queries would, runs 10 warm-up
    and Q timed queries (k=10; ``query_p50_ms``, ``query_p95_ms``) and reports its peak RSS
-   (``serve_rss_mb``: the model is not loaded, so this is the store's share);
+   (``serve_rss_mb``, memory-mapped file pages included) and its anonymous memory after the
+   queries (``serve_anon_mb``, what the engine allocated; no model is loaded);
 3. ``recall_at_10``: the share of each query's 10 exact nearest neighbours (numpy, over all N
    vectors) that the store returned.
 
@@ -95,13 +96,26 @@ def serve(folder: Path, arguments: argparse.Namespace) -> dict[str, Any]:
             if number >= WARMUP:
                 timings.append((time.perf_counter() - started) * 1000)
                 found.append([int(hit.id.rsplit("-", 1)[1]) for hit in hits])
+        anonymous = _status_mb("RssAnon")  # the store's own memory, while it is still open
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "query_p50_ms": round(float(np.percentile(timings, 50)), 2),
         "query_p95_ms": round(float(np.percentile(timings, 95)), 2),
         "serve_rss_mb": round(rss, 1),
+        "serve_anon_mb": anonymous,
         "found": found,
     }
+
+
+def _status_mb(field: str) -> float | None:
+    """A memory figure of this process from /proc (Linux), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def exact_neighbours(arguments: argparse.Namespace) -> np.ndarray:
@@ -161,13 +175,16 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row) if arguments.json else row, flush=True)
     if not arguments.json:
-        columns = "quantization | points | recall@10 | p50 ms | p95 ms | serve RSS MB | folder MB | build s"
+        columns = (
+            "quantization | points | recall@10 | p50 ms | p95 ms | RSS MB | anon MB | folder MB | build s"
+        )
         print(f"\n| {columns} |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for row in rows:
             print(
                 f"| {row['quantization']} | {row['points']:,} | {row['recall_at_10']:.3f} | "
                 f"{row['query_p50_ms']} | {row['query_p95_ms']} | {row['serve_rss_mb']} | "
+                f"{row['serve_anon_mb']} | "
                 f"{row['folder_mb']} | {row['build_s']} |"
             )
 
