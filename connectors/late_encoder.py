@@ -58,7 +58,8 @@ class LateChunkingEncoder:
     to +7.2 points of passage nDCG@10 over no overlap at W=256). Windows of
     all documents in a call are sorted by length and run in padded batches of ``batch_size``,
     so memory is bounded by ``batch_size × window`` whatever the document length. Queries are
-    embedded as usual, by the same model.
+    embedded as usual, by the same model. ``backend`` runs the model with PyTorch or ONNX Runtime
+    (see :class:`SentenceTransformerEncoder`).
 
     Example::
 
@@ -77,6 +78,7 @@ class LateChunkingEncoder:
         normalize: bool = True,
         trust_remote_code: bool = False,
         headers: bool = False,
+        backend: str = "torch",
     ) -> None:
         if window is not None and window < 3:
             raise ConfigurationError(f"window ({window}) must be >= 3")
@@ -85,7 +87,7 @@ class LateChunkingEncoder:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
         self.base = SentenceTransformerEncoder(
-            model, device=device, normalize=normalize, trust_remote_code=trust_remote_code
+            model, device=device, normalize=normalize, trust_remote_code=trust_remote_code, backend=backend
         )
         self.requested_window = window
         self.overlap = overlap
@@ -242,22 +244,10 @@ class LateChunkingEncoder:
         return self._prompt
 
     def _forward(self, inputs: list[list[int]]) -> list[np.ndarray]:
-        """Last hidden states of each input (padded to the batch's longest), without the padding."""
-        import torch
-
-        transformer = self._transformer()
-        pad_id = self.tokenizer.tokenizer.pad_token_id or 0
-        longest = max(len(ids) for ids in inputs)
-        input_ids = torch.full((len(inputs), longest), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(inputs), longest), dtype=torch.long)
-        for row, ids in enumerate(inputs):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention[row, : len(ids)] = 1
-        device = next(transformer.parameters()).device
-        with torch.inference_mode():
-            output = transformer(input_ids=input_ids.to(device), attention_mask=attention.to(device))
-        states = output[0].float().cpu().numpy()
-        return [states[row, : len(ids)] for row, ids in enumerate(inputs)]
+        """Last hidden states of each input (padded to the batch's longest), without the padding, from
+        the base encoder's backend (PyTorch or ONNX Runtime)."""
+        self._transformer()
+        return self.base.token_states(inputs)
 
     def _transformer(self) -> Any:
         model = self.base.token_model

@@ -6,12 +6,27 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chunkwise.connectors.model_description import ModelDescription, ModelDescriptionCache
 from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model
+from chunkwise.connectors.onnx_backend import (
+    MIN_EXPORT_COSINE,
+    MIN_INT8_COSINE,
+    ONNX_BACKENDS,
+    PROBE_TEXTS,
+    OnnxTransformer,
+    Pooling,
+    check_backend,
+    cosines,
+    normalize_rows,
+    onnxruntime_module,
+    pad,
+    torch_hidden_states,
+)
 from chunkwise.connectors.tokenizers import HuggingFaceTokenizer
 from chunkwise.pipeline.errors import ConfigurationError, EncoderError, EncodingError
 from chunkwise.pipeline.types import EncoderSpec
@@ -30,11 +45,17 @@ class SentenceTransformerEncoder:
     (:class:`~connectors.model_description.ModelDescriptionCache`), so a run with nothing to embed
     never loads it.
 
+    ``backend`` runs the transformer with PyTorch (``torch``, the default) or with ONNX Runtime on
+    the CPU (``onnx``: exported once from the model folder and cached, vectors within cosine 0.9999
+    of PyTorch's, so interchangeable with them; ``onnx-int8``: its weights quantized to int8, faster
+    but different vectors, recorded in the collection's fingerprint). See :mod:`connectors.onnx_backend`.
+
     Example::
 
         encoder = SentenceTransformerEncoder()
         vectors = encoder.encode_documents(["Berlin is the capital of Germany."])
         vectors.shape   # (1, 384)
+        SentenceTransformerEncoder(backend="onnx").encode_query("capital of Germany")
     """
 
     def __init__(
@@ -47,9 +68,17 @@ class SentenceTransformerEncoder:
         max_tokens: int | None = None,
         trust_remote_code: bool = False,
         description_cache: ModelDescriptionCache | None = None,
+        backend: str = "torch",
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
+        self.backend = check_backend(backend)
+        if backend in ONNX_BACKENDS:
+            onnxruntime_module()  # installed, else say how to install it
+            if device not in (None, "cpu"):
+                raise ConfigurationError(
+                    f"backend {backend} runs on the CPU: leave device out, not {device!r}"
+                )
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
@@ -62,6 +91,8 @@ class SentenceTransformerEncoder:
         self._spec: EncoderSpec | None = None
         self._tokenizer: HuggingFaceTokenizer | None = None
         self._loading = threading.Lock()  # threads asking at once share one load
+        self._onnx: tuple[OnnxTransformer, Pooling] | None = None
+        self._onnx_loading = threading.Lock()
 
     @property
     def model(self) -> Any:
@@ -90,6 +121,7 @@ class SentenceTransformerEncoder:
                 dimension=description.dimension,
                 max_tokens=description.max_tokens,
                 normalized=self.normalize,
+                quantization="int8" if self.backend == "onnx-int8" else None,
             )
         return self._spec
 
@@ -124,7 +156,20 @@ class SentenceTransformerEncoder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode([text], self._prompt_name("query"))[0]
 
+    def token_states(self, inputs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """The transformer's last hidden state of each list of token ids (special tokens included,
+        no truncation), run as one padded batch; each without its padding, (tokens, dimension)."""
+        pad_id = self.model.tokenizer.pad_token_id or 0
+        input_ids, mask = pad(inputs, pad_id)
+        if self.backend in ONNX_BACKENDS:
+            states = self._onnx_runner()[0](input_ids, mask)
+        else:
+            states = torch_hidden_states(self._token_model_or_fail(), input_ids, mask)
+        return [states[row, : len(ids)] for row, ids in enumerate(inputs)]
+
     def _encode(self, texts: list[str], prompt_name: str | None) -> np.ndarray:
+        if self.backend in ONNX_BACKENDS:
+            return self._encode_onnx(texts, prompt_name)
         vectors = self.model.encode(
             texts,
             prompt_name=prompt_name,
@@ -134,6 +179,95 @@ class SentenceTransformerEncoder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_onnx(
+        self, texts: list[str], prompt_name: str | None, onnx: tuple[OnnxTransformer, Pooling] | None = None
+    ) -> np.ndarray:
+        """As ``SentenceTransformer.encode`` does, with the transformer run by ONNX Runtime: texts
+        sorted by length (longest first) into batches, tokenized by the model, pooled in numpy."""
+        runner, pooling = onnx or self._onnx_runner()
+        prompt = self._prompt_text(prompt_name)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.spec.dimension), dtype=np.float32)
+        for first in range(0, len(order), self.batch_size):
+            rows = order[first : first + self.batch_size]
+            features = self._features([texts[i] for i in rows], prompt)
+            mask = features["attention_mask"].numpy()
+            hidden = runner(features["input_ids"].numpy(), mask)
+            prompt_length = features.get("prompt_length")
+            pooled = pooling(hidden, mask, int(prompt_length) if prompt_length is not None else None)
+            vectors[rows] = normalize_rows(pooled) if self.normalize else pooled
+        return vectors
+
+    def _features(self, texts: list[str], prompt: str | None) -> dict[str, Any]:
+        """The model's own tokenization of ``texts`` under ``prompt`` (truncation, lower-casing, ...)."""
+        preprocess = getattr(self.model, "preprocess", None)
+        if preprocess is not None:
+            return dict(preprocess(texts, prompt=prompt))
+        return dict(self.model.tokenize([prompt + text for text in texts] if prompt else texts))
+
+    def _prompt_text(self, prompt_name: str | None) -> str | None:
+        """The prompt ``SentenceTransformer.encode`` would prepend: the named one, else the default one."""
+        prompts = getattr(self.model, "prompts", None) or {}
+        name = prompt_name or getattr(self.model, "default_prompt_name", None)
+        return (prompts.get(name) or None) if name else None
+
+    def _onnx_runner(self) -> tuple[OnnxTransformer, Pooling]:
+        """The ONNX Runtime session of the model's transformer, and its pooling (exported on first use)."""
+        if self._onnx is None:
+            with self._onnx_loading:
+                if self._onnx is None:
+                    model = self.model
+                    pooling = Pooling.of(model, self.model_name)
+                    runner = OnnxTransformer.for_model(
+                        self._token_model_or_fail(),
+                        model.tokenizer,
+                        self._model_folder(),
+                        name=self.model_name,
+                        int8=self.backend == "onnx-int8",
+                    )
+                    self._check_onnx((runner, pooling))
+                    self._onnx = (runner, pooling)
+        return self._onnx
+
+    def _check_onnx(self, onnx: tuple[OnnxTransformer, Pooling]) -> None:
+        """Refuse the ONNX backend unless its sentence vectors of a few texts are PyTorch's (within
+        :data:`~connectors.onnx_backend.MIN_INT8_COSINE` for int8): the export was checked token by
+        token, this checks what sentence-transformers does around the transformer too."""
+        texts = list(PROBE_TEXTS)
+        mine = self._encode_onnx(texts, None, onnx)
+        theirs = self.model.encode(texts, normalize_embeddings=self.normalize, convert_to_numpy=True)
+        worst = float(cosines(mine, np.asarray(theirs)).min())
+        floor = MIN_INT8_COSINE if self.backend == "onnx-int8" else MIN_EXPORT_COSINE
+        if worst < floor:
+            raise ConfigurationError(
+                f"{self.model_name} on backend {self.backend} gives other vectors than on torch "
+                f"(cosine {worst:.4f} < {floor}): use backend 'torch'"
+            )
+
+    def _token_model_or_fail(self) -> Any:
+        token_model = self.token_model
+        if token_model is None:
+            raise ConfigurationError(
+                f"{self.model_name} has no transformer giving token vectors (its first module is "
+                f"{type(self.model[0]).__name__}): it runs on backend 'torch' only, without late chunking"
+            )
+        return token_model
+
+    def _model_folder(self) -> str:
+        """The local folder the model was loaded from (a hub model's cached snapshot)."""
+        path = self._path
+        if Path(path).is_dir():
+            return path
+        try:
+            from huggingface_hub import snapshot_download
+
+            return str(snapshot_download(repo_id=path, local_files_only=True))
+        except Exception as error:
+            raise ConfigurationError(
+                f"backend {self.backend} exports {self.model_name} from its local folder, and none was "
+                f"found ({error}): pass the model's folder"
+            ) from error
 
     def _refuse_overlong(self, texts: Sequence[str]) -> None:
         budget = self.spec.max_tokens

@@ -72,6 +72,13 @@ def _ingest_option_parameters(
     ] = DEFAULTS.boundaries,
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Runs the model: torch; onnx (ONNX Runtime on the CPU, exported once and cached, same "
+            "vectors); onnx-int8 (int8 weights: other vectors, recorded in the collection's fingerprint)."
+        ),
+    ] = DEFAULTS.backend,
     late_window: Annotated[
         int | None,
         typer.Option(

@@ -46,9 +46,12 @@ def build_parser(options: IngestOptions) -> UnstructuredParser:
     )
 
 
-def build_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:
-    """The encoder of ``model``; ``trust_remote_code`` lets models that ship their own code load."""
-    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
+def build_encoder(
+    model: str, trust_remote_code: bool = False, backend: str = "torch"
+) -> SentenceTransformerEncoder:
+    """The encoder of ``model``; ``trust_remote_code`` lets models that ship their own code load;
+    ``backend`` runs it with PyTorch (``torch``) or ONNX Runtime (``onnx``, ``onnx-int8``)."""
+    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code, backend=backend)
 
 
 Embedder = SentenceTransformerEncoder | LateChunkingEncoder | IndependentEmbedder | MixedEmbedder
@@ -61,7 +64,7 @@ def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder |
     vectors with those of each chunk alone. ``encoder``, an already loaded encoder of
     ``options.model``, is reused instead of loading another.
     """
-    base = encoder or build_encoder(options.model, options.trust_remote_code)
+    base = encoder or build_encoder(options.model, options.trust_remote_code, options.backend)
     alone = IndependentEmbedder(base, headers=True) if options.headers else base
     if options.chunking == "fixed":
         return alone

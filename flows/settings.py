@@ -40,7 +40,8 @@ class IngestOptions(BaseModel):
     ``chunking``, ``chunk_size``, ``chunk_overlap``, ``headers`` and ``late_mix`` not given take
     the model's measured defaults (:func:`connectors.model_defaults.defaults_for`). ``include``
     to ``max_bytes``, ``ref`` and the crawl's bounds (``max_pages``, ``max_depth``,
-    ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list.
+    ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list. ``backend``
+    runs the model with PyTorch or ONNX Runtime (see :class:`connectors.SentenceTransformerEncoder`).
 
     Example::
 
@@ -59,6 +60,7 @@ class IngestOptions(BaseModel):
     boundaries: Literal["words", "elements", "sections"] = "elements"
     model: str = DEFAULT_MODEL
     trust_remote_code: bool = False
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     late_mix: float | None = Field(default=_DEFAULT_MODEL_ROW.late_mix, ge=0, le=1)

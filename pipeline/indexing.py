@@ -71,13 +71,19 @@ class _Parsed:
 def pipeline_fingerprint(
     encoder: Encoder | ChunkEmbedder, chunker: Chunker, sparse_encoder: SparseEncoder | None = None
 ) -> Fingerprint:
-    """The fingerprint of the vectors ``encoder`` and ``sparse_encoder`` make of ``chunker``'s chunks."""
+    """The fingerprint of the vectors ``encoder`` and ``sparse_encoder`` make of ``chunker``'s chunks.
+
+    A quantized model (``spec.quantization``, e.g. int8 weights) makes other vectors than the model
+    itself, so it is recorded with the embedding options; the model run by another backend at full
+    precision (PyTorch or ONNX Runtime fp32) makes the same vectors and the same fingerprint.
+    """
     embedder = as_embedder(encoder)
     spec = embedder.spec
+    quantized = {"model_quantization": spec.quantization} if spec.quantization else {}
     return Fingerprint(
         model=spec.model,
         dimension=spec.dimension,
-        chunking={**embedder.config, **chunker.config},
+        chunking={**embedder.config, **chunker.config, **quantized},
         sparse=sparse_encoder.config if sparse_encoder is not None else None,
     )
 

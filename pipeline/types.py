@@ -65,12 +65,17 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class EncoderSpec:
-    """What identifies an encoder's vectors: same spec, comparable vectors."""
+    """What identifies an encoder's vectors: same spec, comparable vectors.
+
+    ``quantization`` names a lossy form of the model's weights (``"int8"``), whose vectors differ
+    from the model's own; ``None`` for the model as published.
+    """
 
     model: str
     dimension: int
     max_tokens: int
     normalized: bool = True
+    quantization: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
