@@ -10,8 +10,11 @@
    the HNSW index, as after an ingest) and opened again.
 3. ``open_retriever`` reads the collection's fingerprint and loads MiniLM itself; the set's 123
    real questions are run after 10 warm-up ones, through ``retriever.invoke``, in each setting:
-   ``dense``, ``sparse``, ``hybrid`` (the default), hybrid with ``expand=1``, with a source glob
-   filter, and with MMR. Beside them: the query embedding alone and the BM25 query terms alone.
+   ``dense``, ``sparse``, ``hybrid`` (the default), hybrid with ``expand=1`` and
+   ``expand="section"``, with a source glob filter, and with MMR. Beside them: the query embedding
+   alone, the BM25 query terms alone, and the store's read paths alone (query vectors made
+   beforehand): a source glob resolved to its sources, hybrid ``search_documents`` (the best chunk
+   of each of k documents) and the section expansion of each question's best hit.
 
 Prints p50 and p95 in ms per setting, side by side, and the peak RSS. Target: the default
 (hybrid) retriever's p50 <= 30 ms at 100,000 chunks on 2 cores.
@@ -19,7 +22,8 @@ Prints p50 and p95 in ms per setting, side by side, and the peak RSS. Target: th
 Run::
 
     .venv/bin/python benchmarks/retriever.py                  # 100,000 chunks
-    .venv/bin/python benchmarks/retriever.py --points 20000 --json
+    .venv/bin/python benchmarks/retriever.py --points 20000 --json > before.json
+    .venv/bin/python benchmarks/retriever.py --points 20000 --before before.json   # side by side
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import numpy as np  # noqa: E402
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder  # noqa: E402
 from chunkwise.connectors.filesystem_source import FileSystemSource  # noqa: E402
+from chunkwise.connectors.filters import resolve_filters  # noqa: E402
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore  # noqa: E402
 from chunkwise.connectors.retriever import open_retriever  # noqa: E402
 from chunkwise.connectors.tokenizers import TiktokenTokenizer  # noqa: E402
@@ -61,6 +66,7 @@ DIMENSION = 384
 CHUNKS_PER_DOCUMENT = 10
 BATCH = 10_000
 WARMUP = 10
+GLOB = "/corpus/0000/*"
 BM25 = Bm25Encoder()
 FINGERPRINT = Fingerprint(
     model="sentence-transformers/all-MiniLM-L6-v2",
@@ -73,6 +79,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "sparse": {"mode": "sparse"},
     "hybrid (default)": {},
     "hybrid, expand=1": {"expand": 1},
+    "hybrid, expand=section": {"expand": "section"},
     "hybrid, source glob": {"filter": {"source": "/corpus/0000/*"}},
     "hybrid, mmr": {"mmr": True},
 }
@@ -180,6 +187,7 @@ def measure(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 latencies_ms(lambda q, o=options: retriever.invoke(q, **o), queries)
             )
             log(f"{name}: {rows[f'retriever: {name}']}")
+        rows.update(store_paths(store, retriever, queries, arguments.k))
     return {
         "points": arguments.points,
         "k": arguments.k,
@@ -191,11 +199,40 @@ def measure(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
-def print_table(result: dict[str, Any]) -> None:
+def store_paths(store: Any, retriever: Any, queries: list[str], k: int) -> dict[str, dict[str, float]]:
+    """The store's read paths alone, the query vectors made beforehand: a source glob resolved to the
+    sources it matches, hybrid ``search_documents``, and a section expansion of each query's best hit."""
+    encode_dense, encode_sparse = retriever.encoder.encode_query, retriever.sparse_encoder.encode_query
+    vectors = {q: (encode_dense(q), encode_sparse(q)) for q in queries}
+    best = {q: store.search(COLLECTION, vectors[q][0], 1, sparse=vectors[q][1])[0] for q in queries}
+    paths: dict[str, Callable[[str], object]] = {
+        "store: source glob resolved": lambda q: resolve_filters(store, COLLECTION, {"source": GLOB}),
+        "store: hybrid search_documents": lambda q: store.search_documents(
+            COLLECTION, vectors[q][0], k, sparse=vectors[q][1]
+        ),
+        "store: section of a hit": lambda q: retriever._expand(best[q], "section"),
+    }
+    rows = {}
+    for name, run in paths.items():
+        rows[name] = summary(latencies_ms(run, queries))
+        log(f"{name}: {rows[name]}")
+    return rows
+
+
+def print_table(result: dict[str, Any], before: dict[str, Any] | None = None) -> None:
+    """The latencies; with ``before`` (an earlier ``--json`` result), its p50 and p95 beside them."""
     print(f"{result['points']:,} chunks in Qdrant Edge, k={result['k']}, {result['queries']} questions")
-    print(f"{'':32} {'p50 ms':>8} {'p95 ms':>8}")
+    earlier = before["latency"] if before else {}
+    header = f"{'before p50':>11} {'before p95':>11} " if before else ""
+    print(f"{'':34} {header}{'p50 ms':>8} {'p95 ms':>8}")
     for name, row in result["latency"].items():
-        print(f"{name:32} {row['p50_ms']:8.2f} {row['p95_ms']:8.2f}")
+        old = earlier.get(name)
+        shown = (
+            f"{old['p50_ms']:11.2f} {old['p95_ms']:11.2f} "
+            if old
+            else (f"{'-':>11} {'-':>11} " if before else "")
+        )
+        print(f"{name:34} {shown}{row['p50_ms']:8.2f} {row['p95_ms']:8.2f}")
     default = result["latency"]["retriever: hybrid (default)"]["p50_ms"]
     verdict = "met" if default <= 30 else "MISSED"
     print(f"target: default retriever p50 <= 30 ms: {default:.2f} ms, {verdict}")
@@ -215,13 +252,17 @@ def main() -> None:
     )
     parser.add_argument("--dir", type=Path, help="where the temporary store goes [default: the system's]")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--before", type=Path, help="an earlier run's --json output, printed beside this run's latencies"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=arguments.dir, prefix="chunkwise-retriever-") as folder:
         result = measure(arguments, Path(folder))
     if arguments.json:
         print(json.dumps(result))
     else:
-        print_table(result)
+        before = json.loads(arguments.before.read_text(encoding="utf-8")) if arguments.before else None
+        print_table(result, before)
 
 
 if __name__ == "__main__":
