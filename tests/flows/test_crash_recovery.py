@@ -77,25 +77,30 @@ def edit(folder: Path) -> None:
 
 
 PREFIXES = {"edge": "", "local": "local:"}
-EDGE = pytest.param("edge", id="edge")
-LOCAL = pytest.param("local", id="qdrant-client-local")
 
 
-@pytest.fixture(scope="module", params=[EDGE, LOCAL])
-def built(request, tmp_path_factory, sample_data) -> tuple[Path, Path, Path, str]:
-    """A corpus ingested completely: its folder, a pristine copy, the store folder and its prefix."""
-    root = tmp_path_factory.mktemp("built")
-    corpus = make_corpus(root / "corpus", sample_data)
-    prefix = PREFIXES[request.param]
-    ingest(corpus, f"{prefix}{root / 'store'}")
-    shutil.copytree(corpus, root / "pristine")
-    return corpus, root / "pristine", root / "store", prefix
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sample_data):
+    """``built(backend)``: a corpus ingested completely on that backend, made once per module: its folder,
+    a pristine copy, the store folder and the store's prefix."""
+    builds: dict[str, tuple[Path, Path, Path, str]] = {}
+
+    def build(backend: str) -> tuple[Path, Path, Path, str]:
+        if backend not in builds:
+            root = tmp_path_factory.mktemp(f"built-{backend}")
+            corpus = make_corpus(root / "corpus", sample_data)
+            ingest(corpus, f"{PREFIXES[backend]}{root / 'store'}")
+            shutil.copytree(corpus, root / "pristine")
+            builds[backend] = corpus, root / "pristine", root / "store", PREFIXES[backend]
+        return builds[backend]
+
+    return build
 
 
 @pytest.fixture
-def workspace(tmp_path, built) -> tuple[Path, str]:
-    """The built corpus, restored to its first version, and a copy of its store (as a location)."""
-    corpus, pristine, store, prefix = built
+def workspace(tmp_path, built, backend) -> tuple[Path, str]:
+    """The backend's built corpus, restored to its first version, and a copy of its store (as a location)."""
+    corpus, pristine, store, prefix = built(backend)
     shutil.rmtree(corpus)
     shutil.copytree(pristine, corpus)  # at the same path: the stored sources name it
     shutil.copytree(store, tmp_path / "store")
@@ -138,12 +143,14 @@ def test_a_first_ingest_killed_then_run_again_equals_a_clean_build(
 
 
 @pytest.mark.parametrize(
-    "kill_at",
+    "backend, kill_at",
     [
-        "upsert:1:after",  # the edited document's new version partly written beside the old one
-        "delete:1:before",  # both versions of the edited document whole
-        "delete:2:before",  # everything written, the removed document not pruned yet
+        ("edge", "upsert:1:after"),  # the edited document's new version partly written beside the old one
+        ("edge", "delete:1:before"),  # both versions of the edited document whole
+        ("edge", "delete:2:before"),  # everything written, the removed document not pruned yet
+        ("local", "upsert:1:after"),
     ],
+    ids=lambda value: {"local": "qdrant-client-local"}.get(value, value),
 )
 def test_an_update_killed_then_run_again_equals_a_clean_build(workspace, encoder, collection_state, kill_at):
     corpus, store = workspace
@@ -156,7 +163,7 @@ def test_an_update_killed_then_run_again_equals_a_clean_build(workspace, encoder
     assert_same_as_clean_build(corpus, store, encoder, collection_state)
 
 
-@pytest.mark.parametrize("built", [EDGE], indirect=True)  # the reindex path is the store's same calls
+@pytest.mark.parametrize("backend", ["edge"])  # the reindex path is the store's same calls
 def test_a_reindex_killed_then_run_again_without_the_flag_equals_a_clean_build(
     workspace, encoder, collection_state
 ):
