@@ -577,7 +577,9 @@ class QdrantEdgeStore:
             self._check_unfinished(collection, folder)
             shutil.rmtree(folder)
         self._check_room(MIB, f"create collection {collection!r}")
-        config = _edge_config(fingerprint.dimension, self.index_after, self.quantization)
+        config = _edge_config(
+            fingerprint.dimension, self.index_after, self.quantization, idf=fingerprint.sparse_idf
+        )
         shard = EdgeShard.create(str(folder / SHARD), config)
         for field in INDEXED_FIELDS:
             shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
@@ -707,9 +709,12 @@ def _models() -> Any:
     return qdrant_edge
 
 
-def _edge_config(dimension: int, index_after: int | None, quantization: Quantization | None = None) -> Any:
+def _edge_config(
+    dimension: int, index_after: int | None, quantization: Quantization | None = None, *, idf: bool = True
+) -> Any:
     """A dense and a sparse vector; segments of ``index_after`` points or more get an HNSW index; the
-    dense vectors quantized as ``quantization`` says (kept in memory), the originals on disk."""
+    dense vectors quantized as ``quantization`` says (kept in memory), the originals on disk; the sparse
+    vectors scored with IDF when ``idf`` (BM25 terms; learned weights are not)."""
     from qdrant_edge import (
         BinaryQuantizationConfig,
         Distance,
@@ -740,7 +745,7 @@ def _edge_config(dimension: int, index_after: int | None, quantization: Quantiza
                 on_disk=True if quantized is not None else None,  # RAM holds the quantized copy
             )
         },
-        sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf if idf else None)},
         optimizers=optimizers,
     )
 

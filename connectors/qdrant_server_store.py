@@ -379,7 +379,8 @@ class QdrantServerStore:
                 size=fingerprint.dimension, distance=models.Distance.COSINE, on_disk=self.on_disk or None
             )
         }
-        sparse = {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+        modifier = models.Modifier.IDF if fingerprint.sparse_idf else None  # learned weights: no IDF
+        sparse = {SPARSE: models.SparseVectorParams(modifier=modifier)}
         try:
             self._call(
                 lambda: self.client.create_collection(

@@ -18,8 +18,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.filters import resolve_filters
+from chunkwise.connectors.learned_sparse_encoder import sparse_encoder_from_config
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store, open_existing_store
@@ -55,8 +55,9 @@ class ChunkwiseRetriever(BaseRetriever):
     """Passages of a chunkwise collection for a query, as langchain ``Document`` objects.
 
     ``store`` is an open store or a location (folder, URL, ``local:FOLDER``); ``mode`` is
-    ``dense``, ``sparse`` (BM25 terms) or ``hybrid`` (both), by default hybrid when the collection
-    has term weights; ``fusion`` is how hybrid joins the two rankings: ``"rrf"`` (reciprocal
+    ``dense``, ``sparse`` (the collection's term weights: BM25, or its learned sparse model's, which
+    ``sparse_model`` may load from another folder) or ``hybrid`` (both), by default hybrid when the
+    collection has term weights; ``fusion`` is how hybrid joins the two rankings: ``"rrf"`` (reciprocal
     rank), ``"rrf:W"`` (BM25 weighted W) or ``"dbsf"`` (by score distribution), by default the
     one measured best for the collection's model. ``filter`` maps payload keys to a value or a list
     of values (``source`` also takes globs such as ``"*/faq/*.html"``; ``metadata.KEY`` reaches the
@@ -87,6 +88,7 @@ class ChunkwiseRetriever(BaseRetriever):
     diversity: float = Field(default=0.5, ge=0.0, le=1.0)
     encoder: Any = None
     sparse_encoder: Any = None
+    sparse_model: str | None = None  # where to load the collection's learned sparse model from
     trust_remote_code: bool = False
 
     _fingerprint: Fingerprint = PrivateAttr()
@@ -112,7 +114,7 @@ class ChunkwiseRetriever(BaseRetriever):
             )
         self._fingerprint = fingerprint
         self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code)
-        self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint)
+        self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
         if self.mode is None:
             self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
         _check_mode(self.mode, self.sparse_encoder, self.collection)
@@ -217,7 +219,7 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
 
     ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``fusion``, ``filter``,
     ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
-    ``sparse_encoder``, ``trust_remote_code``.
+    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``.
 
     Example::
 
@@ -255,9 +257,13 @@ def _matching_encoder(encoder: Encoder | None, fingerprint: Fingerprint, trust_r
     return encoder
 
 
-def _matching_sparse_encoder(encoder: SparseEncoder | None, fingerprint: Fingerprint) -> SparseEncoder | None:
+def _matching_sparse_encoder(
+    encoder: SparseEncoder | None, fingerprint: Fingerprint, path: str | None = None
+) -> SparseEncoder | None:
     if encoder is None:
-        return Bm25Encoder.from_config(fingerprint.sparse) if fingerprint.sparse is not None else None
+        if fingerprint.sparse is None:
+            return None
+        return sparse_encoder_from_config(fingerprint.sparse, path)
     if fingerprint.sparse is None or dict(encoder.config) != dict(fingerprint.sparse):
         raise FingerprintMismatchError(
             f"the collection's term weights were made with {fingerprint.sparse}; the sparse encoder "

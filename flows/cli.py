@@ -20,6 +20,7 @@ from chunkwise.flows.cli_options import (
     MaxSentencesOption,
     ModelOption,
     SentenceOverlapOption,
+    SparseModelOption,
     StoreOption,
     TrustOption,
     with_ingest_options,
@@ -156,6 +157,14 @@ def query(
         bool, typer.Option("--mmr", help="Diversify the passages (maximal marginal relevance).")
     ] = False,
     trust_remote_code: TrustOption = False,
+    sparse_model: Annotated[
+        str | None,
+        typer.Option(
+            "--sparse-model",
+            help="Load the collection's learned sparse model from this folder [default: where the "
+            "collection says it was].",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the passages that best answer TEXT, embedded with the collection's own model."""
@@ -165,6 +174,7 @@ def query(
         "score_threshold": threshold,
         "mmr": mmr,
         "trust_remote_code": trust_remote_code,
+        "sparse_model": sparse_model,
     }
     if mode is not None:
         options["mode"] = mode
@@ -299,6 +309,7 @@ def evaluate(
     boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = DEFAULTS.boundaries,
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
+    sparse_model: SparseModelOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     mode: Annotated[
         str | None,
@@ -363,6 +374,7 @@ def evaluate(
         boundaries=boundaries,
         model=model,
         trust_remote_code=trust_remote_code,
+        sparse_model=sparse_model,
         max_sentences=max_sentences,
         sentence_overlap=sentence_overlap,
         **{axis: values for axis, values in axes.items() if values},

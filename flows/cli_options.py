@@ -36,6 +36,14 @@ MaxSentencesOption = Annotated[
 SentenceOverlapOption = Annotated[
     int, typer.Option(help="sentence chunker: sentences shared by consecutive chunks.")
 ]
+SparseModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sparse-model",
+        help="Learned sparse weights (SPLADE) from this sentence-transformers SparseEncoder name or "
+        "folder instead of BM25 terms [default: BM25].",
+    ),
+]
 TrustOption = Annotated[
     bool,
     typer.Option(
@@ -169,6 +177,7 @@ def _ingest_option_parameters(
         bool,
         typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
     ] = DEFAULTS.sparse,
+    sparse_model: SparseModelOption = None,
     quantization: Annotated[
         str | None,
         typer.Option(

@@ -6,6 +6,7 @@ from typing import Any
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.late_encoder import LateChunkingEncoder
+from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder, build_sparse
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.sources import SourceOptions, open_source
 from chunkwise.connectors.stores import Store, open_existing_store, open_store
@@ -112,9 +113,10 @@ def build_chunker(options: IngestOptions, encoder: Embedder) -> TokenChunker | S
     )
 
 
-def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | None:
-    """BM25 term weights for keyword and hybrid search, unless ``options.sparse`` is off."""
-    return Bm25Encoder() if options.sparse else None
+def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | LearnedSparseEncoder | None:
+    """Term weights for keyword and hybrid search, unless ``options.sparse`` is off: BM25, or the
+    learned sparse model ``options.sparse_model``."""
+    return build_sparse(options.sparse_model) if options.sparse else None
 
 
 def build_store(

@@ -14,13 +14,14 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from pydantic import ValidationError
 
-from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
+from chunkwise.connectors.learned_sparse_encoder import build_sparse
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
@@ -39,7 +40,7 @@ from chunkwise.pipeline.evaluation.comparison import Comparison, SetScores, comp
 from chunkwise.pipeline.evaluation.dataset import EvalDataset
 from chunkwise.pipeline.evaluation.scoring import QueryScorer, RankedChunk, mean_metrics
 from chunkwise.pipeline.indexing import Progress, index_documents
-from chunkwise.pipeline.protocols import Parser, Source
+from chunkwise.pipeline.protocols import Parser, Source, SparseEncoder
 from chunkwise.pipeline.report import DocumentFailure
 from chunkwise.pipeline.source import SourceItem
 from chunkwise.pipeline.types import Document, Fusion, SearchHit, SparseVector
@@ -172,6 +173,8 @@ def describe(
     if mode is not None:
         config["mode"] = mode
         config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
+    if options.sparse_model is not None:
+        config["sparse_model"] = options.sparse_model
     return {**config, "model": options.model}
 
 
@@ -191,6 +194,8 @@ def label(config: dict[str, Any]) -> str:
         text += f" {config['mode']}"
     if config.get("fusion") not in (None, "rrf"):
         text += f" {config['fusion']}"
+    if config.get("sparse_model") is not None and config.get("mode") in SPARSE_MODES:
+        text += f" [{Path(config['sparse_model']).name}]"
     return text
 
 
@@ -222,10 +227,10 @@ class Evaluation:
         self.k = k
         self.modes = check_modes(modes)
         self.fusions = tuple(dict.fromkeys(fusions))  # none given: each model's default
-        self.sparse_encoder = Bm25Encoder() if set(self.modes) & set(SPARSE_MODES) else None
+        self._sparse_encoders: dict[str | None, SparseEncoder] = {}  # by sparse model (None: BM25)
         self.run_file = run_file
         self.progress = progress
-        self._query_terms: list[SparseVector] | None = None
+        self._query_terms: dict[str | None, list[SparseVector]] = {}
         self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._document_tokens: dict[str, int] = {}
@@ -255,7 +260,7 @@ class Evaluation:
                 embedder,
                 self.store,
                 collection,
-                sparse_encoder=self.sparse_encoder,
+                sparse_encoder=self._sparse_encoder(options),
                 batch_chunks=options.batch_chunks,
                 skip_unchanged=False,
                 progress=lambda event: tell("ingest", event),
@@ -330,12 +335,22 @@ class Evaluation:
             self._query_vectors[options.model] = np.stack(vectors)
         return list(self._query_vectors[options.model])
 
-    def _terms(self) -> list[SparseVector]:
-        """The queries' BM25 terms, made by the encoder that weighed the chunks' terms."""
-        assert self.sparse_encoder is not None
-        if self._query_terms is None:
-            self._query_terms = [self.sparse_encoder.encode_query(q.text) for q in self.dataset.queries]
-        return self._query_terms
+    def _sparse_encoder(self, options: IngestOptions) -> SparseEncoder | None:
+        """BM25 or ``options.sparse_model`` when a mode searches term weights, loaded once per model."""
+        if not set(self.modes) & set(SPARSE_MODES):
+            return None
+        if options.sparse_model not in self._sparse_encoders:
+            self._sparse_encoders[options.sparse_model] = build_sparse(options.sparse_model)
+        return self._sparse_encoders[options.sparse_model]
+
+    def _terms(self, options: IngestOptions) -> list[SparseVector]:
+        """The queries' term weights, made by the encoder that weighed the chunks' terms."""
+        encoder = self._sparse_encoder(options)
+        assert encoder is not None
+        if options.sparse_model not in self._query_terms:
+            terms = [encoder.encode_query(query.text) for query in self.dataset.queries]
+            self._query_terms[options.sparse_model] = terms
+        return self._query_terms[options.sparse_model]
 
     def _tokens(self, options: IngestOptions, embedder: Any) -> int:
         """The model tokens of every parsed document's text: the same work for every configuration."""
@@ -435,7 +450,15 @@ def _rounded(metrics: dict[str, float]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in metrics.items()}
 
 
-QUALITY_FIELDS = (*AXES, "tokenizer", "boundaries", "max_sentences", "sentence_overlap", "sparse")
+QUALITY_FIELDS = (
+    *AXES,
+    "tokenizer",
+    "boundaries",
+    "max_sentences",
+    "sentence_overlap",
+    "sparse",
+    "sparse_model",
+)
 
 
 def is_default(options: IngestOptions, mode: str, fusion: str | None = None) -> bool:

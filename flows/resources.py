@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder
 from chunkwise.connectors.stores import LOCAL_PREFIX, Store
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
 from chunkwise.flows.components import (
@@ -38,7 +39,7 @@ class PipelineParts:
     parser: UnstructuredParser
     chunker: TokenChunker | SentenceChunker
     embedder: Embedder
-    sparse_encoder: Bm25Encoder | None
+    sparse_encoder: Bm25Encoder | LearnedSparseEncoder | None
 
     @property
     def fingerprint(self) -> Fingerprint:

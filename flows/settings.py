@@ -42,6 +42,8 @@ class IngestOptions(BaseModel):
     to ``max_bytes``, ``ref`` and the crawl's bounds (``max_pages``, ``max_depth``,
     ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list. ``backend``
     runs the model with PyTorch or ONNX Runtime (see :class:`connectors.SentenceTransformerEncoder`).
+    ``sparse_model`` replaces BM25 term weights by a learned sparse model's (SPLADE; see
+    :class:`connectors.learned_sparse_encoder.LearnedSparseEncoder`).
 
     Example::
 
@@ -78,6 +80,7 @@ class IngestOptions(BaseModel):
     max_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=0)
     max_crawl_seconds: float = Field(default=DEFAULT_MAX_CRAWL_SECONDS, gt=0)
     sparse: bool = True
+    sparse_model: str | None = None  # None: BM25; else a learned sparse (SPLADE) model's name or folder
     quantization: Literal["scalar", "binary"] | None = None
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
@@ -100,6 +103,8 @@ class IngestOptions(BaseModel):
     def _overlap_below_size(self) -> IngestOptions:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})")
+        if self.sparse_model is not None and not self.sparse:
+            raise ValueError("sparse_model weighs the sparse vectors: it needs sparse on")
         if self.late_mix is not None and self.chunking != "late":
             raise ValueError("late_mix mixes late and chunk-alone vectors: it needs chunking 'late'")
         if not (self.tokenizer in ("tiktoken", "model") or self.tokenizer.startswith("tiktoken:")):

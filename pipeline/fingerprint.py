@@ -9,13 +9,16 @@ from typing import Any
 
 from chunkwise.pipeline.errors import FingerprintMismatchError
 
+LEARNED_SPARSE = "learned"  # the ``kind`` of learned sparse weights (SPLADE) in ``Fingerprint.sparse``
+
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """The model, vector dimension, chunking and sparse-term configuration a collection was built with.
 
     ``sparse`` is the configuration of the sparse (term weight) encoder, ``None`` when the
-    collection has dense vectors only.
+    collection has dense vectors only; ``{"kind": "learned", "model": ...}`` for learned sparse
+    weights (SPLADE), else BM25's.
 
     Example::
 
@@ -33,6 +36,12 @@ class Fingerprint:
     def digest(self) -> str:
         """A short stable hash of the whole fingerprint, stored with every point it made."""
         return hashlib.sha256(_canonical(self.to_dict()).encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def sparse_idf(self) -> bool:
+        """Whether the sparse vectors are scored with Qdrant's IDF modifier: BM25 term weights are,
+        learned weights (which carry each term's importance already) are not."""
+        return (self.sparse or {}).get("kind") != LEARNED_SPARSE
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -231,7 +231,9 @@ def open_collection(
 
     With ``reindex``, a collection chunked another way (same model and dimension) is re-stamped
     with ``fingerprint``, so that its documents are rebuilt; otherwise it is refused with
-    :class:`~pipeline.errors.FingerprintMismatchError`.
+    :class:`~pipeline.errors.FingerprintMismatchError`. A reindex between BM25 and learned sparse
+    weights drops the collection and creates it again (its sparse scoring is set at creation):
+    documents the run does not list are gone then.
 
     Example::
 
@@ -241,8 +243,13 @@ def open_collection(
         stored = store.fingerprint(collection)
         if stored is not None and stored.digest != fingerprint.digest:
             fingerprint.check_compatible(stored, allow_chunking_change=True)
-            store.set_fingerprint(collection, fingerprint)
-            logger.info("reindexing %s with %s", collection, fingerprint.chunking)
+            if stored.sparse_idf != fingerprint.sparse_idf:
+                # BM25 <-> learned sparse: the sparse vectors' IDF modifier is fixed at creation
+                logger.warning("rebuilding %s for %s", collection, fingerprint.sparse)
+                store.drop_collection(collection)
+            else:
+                store.set_fingerprint(collection, fingerprint)
+                logger.info("reindexing %s with %s", collection, fingerprint.chunking)
     store.ensure_collection(collection, fingerprint)
 
 
