@@ -160,15 +160,17 @@ def request_size(point: Point) -> int:
     return dense + sparse + payload + 64
 
 
-def best_chunk_per_document(search: Callable[[int], list[SearchHit]], total: int, k: int) -> list[SearchHit]:
+def best_chunk_per_document(search: Callable[[int], list[SearchHit]], k: int) -> list[SearchHit]:
     """The best chunk of each of the ``k`` best documents, from ever deeper chunk rankings.
 
-    ``search(limit)`` ranks ``limit`` chunks; ``total`` chunks can match, which ends the search.
+    ``search(limit)`` ranks up to ``limit`` chunks; a ranking shorter than asked holds every chunk
+    that can match, which ends the search (no count of the collection is needed).
     """
     limit = 8 * k
     while True:
-        best = first_per_document(search(limit), k)
-        if len(best) == k or limit >= total:
+        hits = search(limit)
+        best = first_per_document(hits, k)
+        if len(best) == k or len(hits) < limit:
             return best
         limit *= 4
 

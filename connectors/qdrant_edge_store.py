@@ -10,10 +10,11 @@ import shutil
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,31 +26,22 @@ from chunkwise.connectors.qdrant_common import (
     RRF_K,
     SPARSE,
     Quantization,
-    best_chunk_per_document,
-    best_hits,
     check_collection_name,
-    check_indexed_field,
     check_quantization,
-    check_stored_fingerprint,
-    field_condition,
-    fused_limit,
-    payload_filter,
     point_from_record,
-    prefetch_limit,
-    read_manifest,
-    search_hit,
 )
+from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
 from chunkwise.pipeline.errors import (
     ConfigurationError,
     StoreError,
     StoreInUseError,
 )
 from chunkwise.pipeline.fingerprint import Fingerprint
-from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.points import Point
-from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.types import Fusion
 
 logger = logging.getLogger(__name__)
+_Driver = TypeVar("_Driver", bound="EdgeDriver")
 
 LOCK_FILE = ".lock"
 COLLECTIONS = "collections"
@@ -76,6 +68,7 @@ class _OpenFolder:
         self.lock = lock
         self.shards: dict[str, Any] = {}
         self.written: set[str] = set()
+        self.values: dict[tuple[str, str], list[Any]] = {}  # field value lists, dropped on writes
         self.sampled: set[str] = set()  # collections whose vectors were read back and found whole
         self.loading = threading.Lock()  # one thread loads a shard; the others wait for it
         self.users = 0
@@ -97,6 +90,7 @@ class _OpenFolder:
         finally:
             self.shards.clear()
             self.written.clear()
+            self.values.clear()
             _release_lock(self.lock)
 
 
@@ -123,38 +117,9 @@ def _abandoned(shared: _OpenFolder) -> None:
             logger.warning("releasing the store %s failed: %s", shared.key, error)
 
 
-class QdrantEdgeStore:
-    """Chunk vectors in a folder, served by Qdrant's own engine running in this process.
-
-    Each collection is a Qdrant Edge shard (HNSW index, payload indexes on ``document_id`` and
-    ``source``, a ``sparse`` vector with IDF next to the ``dense`` one) under
-    ``PATH/collections/NAME/``, beside a ``collection.json`` that holds its fingerprint. One
-    process opens a store at a time (a lock file guards it): a second gets
-    :class:`~pipeline.errors.StoreInUseError`, which names the process holding it; several writers
-    need a Qdrant server. Within one process, every store opened on the same folder shares one open
-    store (a notebook re-running a cell, two retrievers side by side); the last to close releases it.
-
-    Writes go in batches of ``batch_size`` points and are in the write-ahead log when the call
-    returns (a killed process loses none of them); reads go in pages of ``scroll_page``. Before
-    each write the free space of the store's disk is checked against what the write needs plus
-    ``reserve_bytes`` (and before opening a collection against a smaller reserve): on a disk too
-    full the store raises :class:`~pipeline.errors.StoreError` and writes nothing, so what it
-    holds stays whole, where writing on would crash the engine mid-write.
-    Closing a store that wrote runs the engine's optimizers: segments of ``index_after`` points
-    or more get an HNSW index (below that, exact search is as fast), deleted points are
-    vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
-    ``quantization`` (``"scalar"``: int8, 4x less memory for vectors; ``"binary"``: 32x) gives the
-    collections this store creates a quantized copy of their vectors, kept in memory, that searches
-    scan first; the best candidates (twice ``k``) are then rescored on the original vectors. A
-    collection keeps the quantization it was created with.
-
-    Example::
-
-        with QdrantEdgeStore(".chunkwise/qdrant") as store:
-            store.ensure_collection("docs", fingerprint)
-            store.replace_document("docs", document_id, points)
-            hits = store.search("docs", query_vector, k=5, filters={"source": "/docs/faq.md"})
-    """
+class EdgeDriver:
+    """The Qdrant Edge driver of :class:`~connectors.qdrant_store.QdrantStore`: shards in a folder, in
+    this process, behind a lock file (see :class:`QdrantEdgeStore`)."""
 
     def __init__(
         self,
@@ -186,7 +151,7 @@ class QdrantEdgeStore:
 
     # -- opening and closing -------------------------------------------------------------
 
-    def open(self) -> QdrantEdgeStore:
+    def open(self: _Driver) -> _Driver:
         """Take the store's lock (done on first use; call it to fail early when the store is busy)."""
         if self._open_folder is not None:
             return self
@@ -231,11 +196,21 @@ class QdrantEdgeStore:
     def _written(self) -> set[str]:
         return self.open()._open_folder.written  # type: ignore[union-attr]
 
-    def __enter__(self) -> QdrantEdgeStore:
+    def __enter__(self: _Driver) -> _Driver:
         return self.open()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def _values_cache(self) -> dict[tuple[str, str], list[Any]]:
+        return self.open()._open_folder.values  # type: ignore[union-attr]
+
+    @property
+    def _models(self) -> ModuleType:
+        import qdrant_edge
+
+        return qdrant_edge
 
     # -- collections -----------------------------------------------------------------------
 
@@ -248,13 +223,7 @@ class QdrantEdgeStore:
         self.open()
         return self._settings_file(collection).is_file()
 
-    def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
-        if self.collection_exists(collection):
-            check_stored_fingerprint(collection, fingerprint, self.fingerprint(collection))
-            return
-        self._create(collection, fingerprint)
-
-    def fingerprint(self, collection: str) -> Fingerprint | None:
+    def _read_fingerprint(self, collection: str) -> Fingerprint | None:
         if not self.collection_exists(collection):
             folder = self._folder(collection)
             if folder.exists():  # a shard without its file: refuse to call it absent if it holds points
@@ -270,10 +239,12 @@ class QdrantEdgeStore:
                 "are untouched: restore the file from a backup, or drop the collection and ingest again"
             ) from error
 
-    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
-        """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
+    def _write_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         self._shard(collection)
         self._write_settings(collection, fingerprint)
+
+    def _finish_creation(self, collection: str, fingerprint: Fingerprint) -> bool:
+        return False  # a collection exists once its file is written: there is no creation to finish
 
     def restore_settings(self, collection: str, fingerprint: Fingerprint) -> int:
         """Write a lost or damaged ``collection.json`` again, for a collection whose points were all
@@ -284,7 +255,7 @@ class QdrantEdgeStore:
         """
         settings_file = self._settings_file(collection)
         try:
-            current = self.fingerprint(collection)
+            current = self._read_fingerprint(collection)
         except StoreError:  # a damaged file, or a shard with points and no file: what this is for
             current = None
         if current is not None:
@@ -316,8 +287,7 @@ class QdrantEdgeStore:
         self._write_settings(collection, fingerprint)
         return digests.total()
 
-    def drop_collection(self, collection: str) -> None:
-        """Delete a collection and everything in it (nothing happens if it does not exist)."""
+    def _drop(self, collection: str) -> None:
         self.open()
         shard = self._shards.pop(collection, None)
         if shard is not None:
@@ -360,143 +330,61 @@ class QdrantEdgeStore:
         )  # the engine counts them as indexed
         return int(info.points_count), int(info.indexed_vectors_count) - int(sparse)
 
-    # -- writing ---------------------------------------------------------------------------
+    # -- the driver's reads and writes -----------------------------------------------------
 
-    def replace_document(
-        self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
-    ) -> None:
-        """Write the document's new points, then delete its points that are not among them."""
-        from qdrant_edge import Filter, HasIdCondition
-
-        self.write_points(collection, points)
-        if known_new:
-            return
-        stale = Filter(
-            must=[field_condition(_models(), "document_id", document_id)],
-            must_not=[HasIdCondition(point_ids={p.id for p in points})] if points else None,
-        )
-        self._delete(collection, stale)
-
-    def delete_document(self, collection: str, document_id: str) -> None:
-        self.replace_document(collection, document_id, [])
-
-    def write_points(self, collection: str, points: Sequence[Point]) -> None:
+    def _write(self, collection: str, points: Sequence[Point]) -> None:
         for start in range(0, len(points), self.batch_size):
             self._upsert(collection, points[start : start + self.batch_size])
 
-    # -- reading ---------------------------------------------------------------------------
+    def _has_id(self, ids: Sequence[str]) -> Any:
+        from qdrant_edge import HasIdCondition
 
-    def stored_documents(
-        self, collection: str, *, document_ids: Collection[str] | None = None
-    ) -> dict[str, StoredDocument]:
-        """Every document in the collection (or of ``document_ids``) with its points counted per version.
+        return HasIdCondition(point_ids=set(ids))
 
-        Reading the whole manifest (what an ingest does first) also reads back the vectors of a
-        sample of points, as a first search does: a collection whose vector file was damaged is
-        refused, not taken as unchanged or searched as if whole.
-        """
-        if document_ids is None:
-            self._check_vector_sample(collection)
-        return read_manifest(self._scroll, _models(), collection, document_ids)
-
-    def points(
-        self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None
-    ) -> Iterator[Point]:
-        query_filter = payload_filter(_models(), filters)
-        for record in self._scroll(collection, True, with_vectors=with_vectors, query_filter=query_filter):
-            yield point_from_record(record)
-
-    def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
-        """The distinct values of an indexed payload field (``source`` or ``document_id``).
-
-        ``exact=False`` reads them off the index without counting points (much faster on large
-        collections); values whose points were all deleted may then linger in the list.
-        """
+    def _facet(self, collection: str, key: str, *, exact: bool) -> list[Any]:
         from qdrant_edge import FacetRequest
 
-        check_indexed_field(key)
         shard = self._shard(collection)
         with self._reading(collection):
             facets = shard.facet(FacetRequest(key=key, limit=2**31 - 1, exact=exact))
         return [hit.value for hit in facets.hits if hit.count > 0]  # deleted values linger with count 0
 
-    def search(
-        self,
-        collection: str,
-        vector: np.ndarray | None,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        sparse: SparseVector | None = None,
-        score_threshold: float | None = None,
-        with_vectors: bool = False,
-        fusion: Fusion | None = None,
-        exact: bool = False,
-    ) -> list[SearchHit]:
+    def _query(self, collection: str, plan: SearchPlan) -> list[Any]:
         from qdrant_edge import Prefetch, QueryRequest, SearchParams
 
-        self._check_vector_sample(collection)
-        query_filter = payload_filter(_models(), filters)
-        queries = _queries(vector, sparse)
-        params = self._search_params(collection, SearchParams, exact=exact)
-        if len(queries) == 1:
+        queries = _queries(plan)
+        params = self._search_params(collection, SearchParams, exact=plan.exact)
+        returned: dict[str, Any] = {
+            "with_payload": True,
+            "with_vector": [DENSE] if plan.with_vectors else False,
+            "score_threshold": plan.score_threshold,
+        }
+        if plan.fusion is None:
             request = QueryRequest(
-                limit=k,
-                query=queries[0],
-                filter=query_filter,
-                with_payload=True,
-                with_vector=[DENSE] if with_vectors else False,
-                score_threshold=score_threshold,
-                params=params,
+                limit=plan.limit, query=queries[0], filter=plan.filter, params=params, **returned
             )
         else:
             request = QueryRequest(
-                limit=fused_limit(k, len(queries)),
+                limit=plan.limit,
                 prefetches=[
-                    Prefetch(limit=prefetch_limit(k), query=q, filter=query_filter, params=params)
-                    for q in queries
+                    Prefetch(limit=plan.prefetch, query=q, filter=plan.filter, params=params) for q in queries
                 ],
-                query=_fusion(fusion or Fusion()),
-                with_payload=True,
-                with_vector=[DENSE] if with_vectors else False,
-                score_threshold=score_threshold,
+                query=_fusion(plan.fusion),
+                **returned,
             )
         shard = self._shard(collection)
         with self._reading(collection):
-            found = shard.query(request)
-        return best_hits([search_hit(point) for point in found], k)
+            return list(shard.query(request))
 
-    def search_documents(
-        self,
-        collection: str,
-        vector: np.ndarray | None,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        sparse: SparseVector | None = None,
-        fusion: Fusion | None = None,
-    ) -> list[SearchHit]:
-        """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
+    def _query_groups(self, collection: str, plan: SearchPlan, group_by: str) -> list[Any] | None:
+        return None  # Qdrant Edge has no grouped query: the store ranks documents from chunk rankings
 
-        A document ranks where its best chunk ranks in the chunk ranking of the same search.
-        """
-        return best_chunk_per_document(
-            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion),
-            self.count(collection, filters),
-            k,
-        )
-
-    def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
+    def _count(self, collection: str, query_filter: Any) -> int:
         from qdrant_edge import CountRequest
 
-        request = CountRequest(exact=True, filter=payload_filter(_models(), filters))
         shard = self._shard(collection)
         with self._reading(collection):
-            return int(shard.count(request))
-
-    def document_count(self, collection: str) -> int:
-        """How many distinct documents the collection holds."""
-        return len(self.field_values(collection, "document_id"))
+            return int(shard.count(CountRequest(exact=True, filter=query_filter)))
 
     # -- internals -------------------------------------------------------------------------
 
@@ -641,7 +529,7 @@ class QdrantEdgeStore:
                 "Nothing was written and the store is whole: free some space and run again"
             )
 
-    def _check_vector_sample(self, collection: str, size: int = VECTOR_SAMPLE) -> None:
+    def _check_readable(self, collection: str, size: int = VECTOR_SAMPLE) -> None:
         """Refuse a collection whose sampled points come back without a vector (their order is by
         id, so the sample is spread over the files)."""
         from qdrant_edge import ScrollRequest
@@ -703,10 +591,38 @@ class QdrantEdgeStore:
                 return
 
 
-def _models() -> Any:
-    import qdrant_edge
+class QdrantEdgeStore(EdgeDriver, QdrantStore):
+    """Chunk vectors in a folder, served by Qdrant's own engine running in this process.
 
-    return qdrant_edge
+    Each collection is a Qdrant Edge shard (HNSW index, payload indexes on ``document_id`` and
+    ``source``, a ``sparse`` vector with IDF next to the ``dense`` one) under
+    ``PATH/collections/NAME/``, beside a ``collection.json`` that holds its fingerprint. One
+    process opens a store at a time (a lock file guards it): a second gets
+    :class:`~pipeline.errors.StoreInUseError`, which names the process holding it; several writers
+    need a Qdrant server. Within one process, every store opened on the same folder shares one open
+    store (a notebook re-running a cell, two retrievers side by side); the last to close releases it.
+
+    Writes go in batches of ``batch_size`` points and are in the write-ahead log when the call
+    returns (a killed process loses none of them); reads go in pages of ``scroll_page``. Before
+    each write the free space of the store's disk is checked against what the write needs plus
+    ``reserve_bytes`` (and before opening a collection against a smaller reserve): on a disk too
+    full the store raises :class:`~pipeline.errors.StoreError` and writes nothing, so what it
+    holds stays whole, where writing on would crash the engine mid-write.
+    Closing a store that wrote runs the engine's optimizers: segments of ``index_after`` points
+    or more get an HNSW index (below that, exact search is as fast), deleted points are
+    vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
+    ``quantization`` (``"scalar"``: int8, 4x less memory for vectors; ``"binary"``: 32x) gives the
+    collections this store creates a quantized copy of their vectors, kept in memory, that searches
+    scan first; the best candidates (twice ``k``) are then rescored on the original vectors. A
+    collection keeps the quantization it was created with.
+
+    Example::
+
+        with QdrantEdgeStore(".chunkwise/qdrant") as store:
+            store.ensure_collection("docs", fingerprint)
+            store.replace_document("docs", document_id, points)
+            hits = store.search("docs", query_vector, k=5, filters={"source": "/docs/faq.md"})
+    """
 
 
 def _edge_config(
@@ -750,17 +666,18 @@ def _edge_config(
     )
 
 
-def _queries(vector: np.ndarray | None, sparse: SparseVector | None) -> list[Any]:
+def _queries(plan: SearchPlan) -> list[Any]:
+    """The plan's dense and sparse queries, in that order."""
     from qdrant_edge import Query
     from qdrant_edge import SparseVector as EdgeSparse
 
     queries = []
-    if vector is not None:
-        queries.append(Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE))
-    if sparse is not None:
-        queries.append(Query.Nearest(EdgeSparse(list(sparse.indices), list(sparse.values)), using=SPARSE))
-    if not queries:
-        raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
+    if plan.dense is not None:
+        queries.append(Query.Nearest(plan.dense, using=DENSE))
+    if plan.sparse is not None:
+        queries.append(
+            Query.Nearest(EdgeSparse(list(plan.sparse.indices), list(plan.sparse.values)), using=SPARSE)
+        )
     return queries
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,21 +20,12 @@ from chunkwise.connectors.qdrant_common import (
     SPARSE,
     Quantization,
     batches,
-    best_chunk_per_document,
-    best_hits,
     check_collection_name,
-    check_indexed_field,
     check_quantization,
     check_stored_fingerprint,
-    field_condition,
-    fused_limit,
-    payload_filter,
-    point_from_record,
-    prefetch_limit,
-    read_manifest,
     request_size,
-    search_hit,
 )
+from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
 from chunkwise.pipeline.errors import (
     ConfigurationError,
     StoreError,
@@ -41,9 +33,8 @@ from chunkwise.pipeline.errors import (
     StoreUnavailableError,
 )
 from chunkwise.pipeline.fingerprint import Fingerprint
-from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.points import Point
-from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
+from chunkwise.pipeline.types import Fusion
 
 logger = logging.getLogger(__name__)
 
@@ -53,25 +44,12 @@ logger = logging.getLogger(__name__)
 CREATING_KEY = "chunkwise-creating"
 
 T = TypeVar("T")
+_Driver = TypeVar("_Driver", bound="ClientDriver")
 
 
-class QdrantServerStore:
-    """Chunk vectors in a Qdrant server or cluster, through qdrant-client.
-
-    ``location`` is an ``http(s)://`` URL (``api_key`` for Qdrant Cloud; ``verify`` a CA bundle
-    path or ``False`` for TLS), or, for tests and small trials, qdrant-client's local mode:
-    ``":memory:"`` or a folder. Writes go in batches of at most ``batch_size`` points and
-    ``max_request_bytes`` bytes (the server refuses requests over 32 MB), ``parallel`` at a
-    time to a server; transient errors (timeouts, 5xx, 429) are retried with backoff.
-    ``on_disk``, ``quantization``, ``shard_number``, ``replication_factor`` and
-    ``write_consistency_factor`` are passed to the collections it creates.
-
-    Example::
-
-        store = QdrantServerStore("http://qdrant.internal:6333", api_key=key, parallel=4)
-        store.ensure_collection("docs", fingerprint)
-        hits = store.search("docs", query_vector, k=5, filters={"source": "/docs/faq.md"})
-    """
+class ClientDriver:
+    """The qdrant-client driver of :class:`~connectors.qdrant_store.QdrantStore`: a Qdrant server or
+    cluster, or qdrant-client's local mode (see :class:`QdrantServerStore`)."""
 
     def __init__(
         self,
@@ -116,6 +94,7 @@ class QdrantServerStore:
         self.replication_factor = replication_factor
         self.write_consistency_factor = write_consistency_factor
         self._client: Any = None
+        self._values: dict[tuple[str, str], list[Any]] = {}
 
     @property
     def is_server(self) -> bool:
@@ -129,15 +108,27 @@ class QdrantServerStore:
         return self._client
 
     def close(self) -> None:
+        self._values.clear()
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> QdrantServerStore:
+    def __enter__(self: _Driver) -> _Driver:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def _models(self) -> ModuleType:
+        from qdrant_client import models
+
+        return models
+
+    @property
+    def _values_cache(self) -> dict[tuple[str, str], list[Any]] | None:
+        """Kept in local mode (one client per folder: every write goes through it), not for a server."""
+        return None if self.is_server else self._values
 
     def collections(self) -> list[str]:
         response = self._call(lambda: self.client.get_collections())
@@ -147,23 +138,16 @@ class QdrantServerStore:
         check_collection_name(collection)
         return bool(self._call(lambda: self.client.collection_exists(collection)))
 
-    def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
-        if self.collection_exists(collection):
-            stored = self.fingerprint(collection)
-            if (
-                stored is None
-                and self._creating(collection) == fingerprint.digest
-                and not self.count(collection)
-            ):
-                # Created by a run that stopped before its payload indexes and fingerprint: finish it.
-                logger.info("finishing the creation of collection %s", collection)
-                self._index_and_stamp(collection, fingerprint)
-                return
-            check_stored_fingerprint(collection, fingerprint, stored)
-            return
-        self._create(collection, fingerprint)
+    def _finish_creation(self, collection: str, fingerprint: Fingerprint) -> bool:
+        """Finish a collection created by a run that stopped before its payload indexes and
+        fingerprint (``True``), if it was made for ``fingerprint`` and holds no point."""
+        if self._creating(collection) != fingerprint.digest or self._count(collection, None):
+            return False
+        logger.info("finishing the creation of collection %s", collection)
+        self._index_and_stamp(collection, fingerprint)
+        return True
 
-    def fingerprint(self, collection: str) -> Fingerprint | None:
+    def _read_fingerprint(self, collection: str) -> Fingerprint | None:
         if not self.collection_exists(collection):
             return None
         stored = self._metadata(collection).get(METADATA_KEY)
@@ -178,29 +162,7 @@ class QdrantServerStore:
         value = self._metadata(collection).get(CREATING_KEY)
         return str(value) if value else None
 
-    def replace_document(
-        self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
-    ) -> None:
-        """Write the document's new points, then delete its points that are not among them.
-
-        ``known_new``: the caller knows the document has no points stored yet, so there is
-        nothing stale to look for (a filtered delete costs a scan of the collection in local mode).
-        """
-        from qdrant_client import models
-
-        self.write_points(collection, points)
-        if known_new:
-            return
-        stale = models.Filter(
-            must=[field_condition(models, "document_id", document_id)],
-            must_not=[models.HasIdCondition(has_id=[p.id for p in points])] if points else [],
-        )
-        self._call(lambda: self.client.delete(collection, points_selector=stale, wait=True))
-
-    def delete_document(self, collection: str, document_id: str) -> None:
-        self.replace_document(collection, document_id, [])
-
-    def write_points(self, collection: str, points: Sequence[Point]) -> None:
+    def _write(self, collection: str, points: Sequence[Point]) -> None:
         """Upsert ``points`` in batches; to a server, ``parallel`` batches at a time."""
         structs = [
             [_point_struct(p) for p in batch]
@@ -217,138 +179,79 @@ class QdrantServerStore:
             for batch in structs:
                 upsert(batch)
 
-    def stored_documents(
-        self, collection: str, *, document_ids: Collection[str] | None = None
-    ) -> dict[str, StoredDocument]:
-        """Every document in the collection (or of ``document_ids``) with its points counted per version."""
+    def _delete(self, collection: str, selector: Any) -> None:
+        self._call(lambda: self.client.delete(collection, points_selector=selector, wait=True))
+
+    def _has_id(self, ids: Sequence[str]) -> Any:
         from qdrant_client import models
 
-        return read_manifest(self._scroll, models, collection, document_ids)
+        return models.HasIdCondition(has_id=list(ids))
 
-    def points(
-        self, collection: str, *, with_vectors: bool = True, filters: Mapping[str, Any] | None = None
-    ) -> Iterator[Point]:
-        from qdrant_client import models
-
-        query_filter = payload_filter(models, filters)
-        for record in self._scroll(collection, True, with_vectors=with_vectors, query_filter=query_filter):
-            yield point_from_record(record)
-
-    def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
-        """The distinct values of an indexed payload field (``source`` or ``document_id``).
-
-        ``exact=False`` reads them off the index without counting points (much faster on large
-        collections); values whose points were all deleted may then linger in the list.
-        """
-        check_indexed_field(key)
+    def _facet(self, collection: str, key: str, *, exact: bool) -> list[Any]:
         facets = self._call(lambda: self.client.facet(collection, key=key, limit=10**9, exact=exact))
         return [hit.value for hit in facets.hits if hit.count > 0]
 
-    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
-        """Stamp the collection with a new fingerprint (a rebuild with other chunking options)."""
+    def _write_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
         self._call(
             lambda: self.client.update_collection(collection, metadata={METADATA_KEY: fingerprint.to_dict()})
         )
 
-    def search(
-        self,
-        collection: str,
-        vector: np.ndarray | None,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        sparse: SparseVector | None = None,
-        score_threshold: float | None = None,
-        with_vectors: bool = False,
-        fusion: Fusion | None = None,
-        exact: bool = False,
-    ) -> list[SearchHit]:
-        """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid)."""
+    def _query(self, collection: str, plan: SearchPlan) -> list[Any]:
         from qdrant_client import models
 
-        query_filter = payload_filter(models, filters)
-        queries = _queries(vector, sparse)
-        params = models.SearchParams(exact=True) if exact else None
-        if len(queries) == 1:
+        queries = _queries(plan)
+        params = models.SearchParams(exact=True) if plan.exact else None
+        if plan.fusion is None:
             [(query, using)] = queries
             arguments: dict[str, Any] = {"query": query, "using": using, "search_params": params}
         else:
             arguments = {
                 "prefetch": [
                     models.Prefetch(
-                        query=query, using=using, limit=prefetch_limit(k), filter=query_filter, params=params
+                        query=query, using=using, limit=plan.prefetch, filter=plan.filter, params=params
                     )
                     for query, using in queries
                 ],
-                "query": _fusion(models, fusion or Fusion()),
+                "query": _fusion(models, plan.fusion),
             }
         response = self._call(
             lambda: self.client.query_points(
                 collection,
-                limit=fused_limit(k, len(queries)),
-                query_filter=query_filter,
-                score_threshold=score_threshold,
+                limit=plan.limit,
+                query_filter=plan.filter,
+                score_threshold=plan.score_threshold,
                 with_payload=True,
-                with_vectors=[DENSE] if with_vectors else False,
+                with_vectors=[DENSE] if plan.with_vectors else False,
                 **arguments,
             )
         )
-        return best_hits([search_hit(point) for point in response.points], k)
+        return list(response.points)
 
-    def search_documents(
-        self,
-        collection: str,
-        vector: np.ndarray | None,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        sparse: SparseVector | None = None,
-        fusion: Fusion | None = None,
-    ) -> list[SearchHit]:
-        """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
-
-        A document ranks where its best chunk ranks in the chunk ranking of the same search.
-        """
-        from qdrant_client import models
-
-        queries = _queries(vector, sparse)
-        if len(queries) > 1:
-            # Not grouped by the server: its grouping fuses the rankings again without the documents
-            # found so far, which moves the others' ranks. Take each document's first fused chunk.
-            return best_chunk_per_document(
-                lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion),
-                self.count(collection, filters),
-                k,
-            )
-        [(query, using)] = queries
+    def _query_groups(self, collection: str, plan: SearchPlan, group_by: str) -> list[Any] | None:
+        [(query, using)] = _queries(plan)
         response = self._call(
             lambda: self.client.query_points_groups(
                 collection,
-                group_by="document_id",
+                group_by=group_by,
                 query=query,
                 using=using,
-                limit=k,
+                limit=plan.limit,
                 group_size=1,
-                query_filter=payload_filter(models, filters),
+                query_filter=plan.filter,
                 with_payload=True,
             )
         )
-        return [search_hit(group.hits[0]) for group in response.groups if group.hits]
+        return [group.hits[0] for group in response.groups if group.hits]
 
-    def drop_collection(self, collection: str) -> None:
-        """Delete a collection and everything in it (nothing happens if it does not exist)."""
+    def _drop(self, collection: str) -> None:
         self._call(lambda: self.client.delete_collection(collection))
 
-    def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
-        from qdrant_client import models
-
-        query_filter = payload_filter(models, filters)
+    def _count(self, collection: str, query_filter: Any) -> int:
         result = self._call(lambda: self.client.count(collection, count_filter=query_filter, exact=True))
         return int(result.count)
 
-    def document_count(self, collection: str) -> int:
-        """How many distinct documents the collection holds."""
-        return len(self.field_values(collection, "document_id"))
+    def _check_readable(self, collection: str) -> None:
+        return None  # the server checks its own files
 
     def _scroll(
         self, collection: str, with_payload: Any, *, with_vectors: bool = False, query_filter: Any = None
@@ -401,12 +304,12 @@ class QdrantServerStore:
             # A retry of a creation that happened, or another writer's: ours only if it was made
             # for this pipeline, and finished (indexes, then fingerprint) before it is used.
             logger.info("collection %s exists already: checking it", collection)
-            stored = self.fingerprint(collection)
+            stored = self._read_fingerprint(collection)
             if stored is not None:
                 check_stored_fingerprint(collection, fingerprint, stored)
                 self._create_indexes(collection)
                 return
-            if self._creating(collection) != fingerprint.digest or self.count(collection):
+            if self._creating(collection) != fingerprint.digest or self._count(collection, None):
                 check_stored_fingerprint(collection, fingerprint, None)
         self._index_and_stamp(collection, fingerprint)
         logger.info("created collection %s for %s", collection, fingerprint.model)
@@ -415,7 +318,7 @@ class QdrantServerStore:
         """Create the payload indexes, then stamp the fingerprint: a collection with a fingerprint
         always has its indexes."""
         self._create_indexes(collection)
-        self.set_fingerprint(collection, fingerprint)
+        self._write_fingerprint(collection, fingerprint)
 
     def _create_indexes(self, collection: str) -> None:
         """The keyword indexes on a server (creating an index that exists already is a no-op)."""
@@ -475,6 +378,25 @@ class QdrantServerStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class QdrantServerStore(ClientDriver, QdrantStore):
+    """Chunk vectors in a Qdrant server or cluster, through qdrant-client.
+
+    ``location`` is an ``http(s)://`` URL (``api_key`` for Qdrant Cloud; ``verify`` a CA bundle
+    path or ``False`` for TLS), or, for tests and small trials, qdrant-client's local mode:
+    ``":memory:"`` or a folder. Writes go in batches of at most ``batch_size`` points and
+    ``max_request_bytes`` bytes (the server refuses requests over 32 MB), ``parallel`` at a
+    time to a server; transient errors (timeouts, 5xx, 429) are retried with backoff.
+    ``on_disk``, ``quantization``, ``shard_number``, ``replication_factor`` and
+    ``write_consistency_factor`` are passed to the collections it creates.
+
+    Example::
+
+        store = QdrantServerStore("http://qdrant.internal:6333", api_key=key, parallel=4)
+        store.ensure_collection("docs", fingerprint)
+        hits = store.search("docs", query_vector, k=5, filters={"source": "/docs/faq.md"})
+    """
+
+
 def _is_transient(error: BaseException) -> bool:
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -489,19 +411,18 @@ def _as_store_error(error: BaseException) -> StoreError:
     return StoreError(f"{type(error).__name__}: {error}")
 
 
-def _queries(vector: np.ndarray | None, sparse: SparseVector | None) -> list[tuple[Any, str]]:
+def _queries(plan: SearchPlan) -> list[tuple[Any, str]]:
     """The (query, vector name) pairs of a search: dense, sparse, or both."""
     from qdrant_client import models
 
     queries: list[tuple[Any, str]] = []
-    if vector is not None:
-        queries.append((np.asarray(vector, dtype=np.float32).tolist(), DENSE))
-    if sparse is not None:
+    if plan.dense is not None:
+        queries.append((plan.dense, DENSE))
+    if plan.sparse is not None:
+        sparse = plan.sparse
         queries.append(
             (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)), SPARSE)
         )
-    if not queries:
-        raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
     return queries
 
 
