@@ -311,7 +311,7 @@ class Evaluation:
         mode = config["mode"]
         absent: list[Any] = [None] * len(self.dataset.queries)
         vectors = absent if mode == "sparse" else self._queries(options, embedder)
-        terms = absent if mode == "dense" else self._terms()
+        terms = absent if mode == "dense" else self._terms(options)
         passage_scores, doc_scores = [], []
         for query, vector, sparse in zip(self.dataset.queries, vectors, terms, strict=True):
             hits = self._ranked(self.store.search(collection, vector, self.k, sparse=sparse, fusion=fusion))
