@@ -109,16 +109,24 @@ class SparseEncoder(Protocol):
 
 
 @runtime_checkable
-class VectorStore(Protocol):
-    """Keeps chunk vectors and payloads in named collections. Stores never embed.
+class StoreWriter(Protocol):
+    """The writing role of a store: collections stamped with the fingerprint of the pipeline that
+    fills them, and documents replaced whole. Stores never embed.
 
-    ``filters`` map a payload key (dotted for nested keys, as ``metadata.lang``) to the value
-    it must equal, or to a list of values it must be one of.
+    Example::
+
+        store.ensure_collection("docs", fingerprint)
+        store.replace_document("docs", document_id, points)   # new points first, then the stale ones go
     """
 
-    def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None: ...
+    def ensure_collection(self, collection: str, fingerprint: Fingerprint) -> None:
+        """Create ``collection`` for ``fingerprint``'s vectors, or check that it holds such vectors
+        (:class:`~pipeline.errors.FingerprintMismatchError` if not; the collection is left as it was)."""
+        ...
 
-    def fingerprint(self, collection: str) -> Fingerprint | None: ...
+    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None:
+        """Stamp an existing collection with a new fingerprint (a rebuild with other chunking options)."""
+        ...
 
     def replace_document(
         self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
@@ -126,19 +134,51 @@ class VectorStore(Protocol):
         """Write a document's points, then delete its other points (none to look for if ``known_new``)."""
         ...
 
-    def delete_document(self, collection: str, document_id: str) -> None: ...
+    def delete_document(self, collection: str, document_id: str) -> None:
+        """Delete every point of ``document_id`` (nothing happens if it has none)."""
+        ...
 
-    def set_fingerprint(self, collection: str, fingerprint: Fingerprint) -> None: ...
+    def write_points(self, collection: str, points: Sequence[Point]) -> None:
+        """Upsert points as they are (copying a collection); indexing goes through ``replace_document``."""
+        ...
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete a collection and everything in it (nothing happens if it does not exist)."""
+        ...
+
+
+@runtime_checkable
+class StoreReader(Protocol):
+    """The reading role of a store: what it holds, point by point and document by document.
+
+    ``filters`` map a payload key (dotted for nested keys, as ``metadata.lang``) to the value
+    it must equal, or to a list of values it must be one of. Reading a collection that does not
+    exist raises :class:`~pipeline.errors.StoreError`.
+
+    Example::
+
+        stored = store.stored_documents("docs")          # {document_id: StoredDocument}
+        sources = store.field_values("docs", "source", exact=False)
+    """
+
+    def collections(self) -> list[str]:
+        """The names of the collections the store holds, sorted."""
+        ...
+
+    def fingerprint(self, collection: str) -> Fingerprint | None:
+        """The fingerprint ``collection`` was stamped with; ``None`` if there is no such collection
+        (or it was not made by chunkwise)."""
+        ...
+
+    def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int:
+        """How many points match ``filters`` (every point without)."""
+        ...
 
     def stored_documents(
         self, collection: str, *, document_ids: Collection[str] | None = None
     ) -> dict[str, StoredDocument]:
         """Every document in the collection (or just those of ``document_ids``), with its points
         counted per version."""
-        ...
-
-    def write_points(self, collection: str, points: Sequence[Point]) -> None:
-        """Upsert points as they are (copying a collection); indexing goes through ``replace_document``."""
         ...
 
     def points(
@@ -150,9 +190,24 @@ class VectorStore(Protocol):
     def field_values(self, collection: str, key: str, *, exact: bool = True) -> list[Any]:
         """The distinct values of an indexed payload field (``source`` or ``document_id``).
 
-        ``exact=False`` may also list values whose points were deleted, and is faster.
+        ``exact=False`` may also list values whose points were deleted, and is faster (a store may
+        keep the list until its next write).
         """
         ...
+
+
+@runtime_checkable
+class StoreSearcher(Protocol):
+    """The searching role of a store: the chunks, or the documents, closest to a query.
+
+    A query is a dense ``vector``, ``sparse`` terms, or both fused (hybrid); neither is a
+    :class:`~pipeline.errors.ConfigurationError`. ``filters`` are as :class:`StoreReader`'s. Equal
+    scores come back ordered by id: the same query always gives the same list.
+
+    Example::
+
+        hits = store.search("docs", query_vector, k=5, sparse=query_terms, filters={"source": "/a.md"})
+    """
 
     def search(
         self,
@@ -191,10 +246,19 @@ class VectorStore(Protocol):
         """
         ...
 
-    def drop_collection(self, collection: str) -> None: ...
 
-    def count(self, collection: str, filters: Mapping[str, Any] | None = None) -> int: ...
+@runtime_checkable
+class VectorStore(StoreWriter, StoreReader, StoreSearcher, Protocol):
+    """A whole store: its three roles (:class:`StoreWriter`, :class:`StoreReader`,
+    :class:`StoreSearcher`) and ``close``. What the pipeline and the retriever need, and all a new
+    store must offer; ``chunkwise.testing`` checks that it behaves as chunkwise's own stores do.
 
-    def collections(self) -> list[str]: ...
+    Example::
 
-    def close(self) -> None: ...
+        with open_store(".chunkwise/qdrant") as store:   # any VectorStore
+            index_documents(source, parser, chunker, encoder, store, "docs")
+    """
+
+    def close(self) -> None:
+        """Release what the store holds open (files, locks, connections); it may be used again."""
+        ...
