@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkwise.connectors.model_traits import includes_prompt
 from chunkwise.connectors.offline import DEFAULT_MODEL
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.tokenizers import HuggingFaceTokenizer
@@ -60,6 +61,14 @@ class LateChunkingEncoder:
     so memory is bounded by ``batch_size × window`` whatever the document length. Queries are
     embedded as usual, by the same model. ``backend`` runs the model with PyTorch or ONNX Runtime
     (see :class:`SentenceTransformerEncoder`).
+
+    A chunk's vector is the mean of its token vectors, so only a model that mean-pools is taken:
+    one that pools otherwise (CLS, last token, max, weighted mean, a latent attention layer, or a
+    layer after its pooling) is refused with :class:`~pipeline.errors.ConfigurationError`; embed
+    its chunks alone (``chunking="fixed"``). The model's document prompt (or the one given to the
+    base encoder) is read before every window, and its tokens are pooled into the first chunk,
+    unless the model's pooling leaves prompts out; the chunks' text never holds it. Vectors are
+    cut to the base encoder's ``dimensions`` after pooling.
 
     Example::
 
@@ -139,7 +148,9 @@ class LateChunkingEncoder:
 
     @property
     def config(self) -> dict[str, Any]:
-        config = {"strategy": "late", "late_window": self.window, "late_overlap": self.overlap}
+        window = self.window
+        self._check_pooling()  # before a collection is made with this configuration
+        config = {"strategy": "late", "late_window": window, "late_overlap": self.overlap}
         return {**config, "headers": True} if self.headers else config
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -169,10 +180,11 @@ class LateChunkingEncoder:
         offset is read under (see :meth:`embed`).
         """
         self._transformer()  # fail early, and clearly, for models without token embeddings
+        self._check_pooling()
         tokens = [
             self._tokenize(text, headers[doc] if headers else None) for doc, (text, _) in enumerate(documents)
         ]
-        dimension = self.spec.dimension
+        dimension = self.base.description.dimension  # the model's own: cut to the spec's after pooling
         poolers = [
             SpanPooler(t.starts, spans, dimension) for t, (_, spans) in zip(tokens, documents, strict=True)
         ]
@@ -183,7 +195,7 @@ class LateChunkingEncoder:
             hidden = self._forward([self._window_ids(tokens[doc], k) for doc, k in batch])
             for (doc, k), states in zip(batch, hidden, strict=True):
                 self._pool_window(poolers[doc], tokens[doc], k, states, len(documents[doc][1]))
-        return [pooler.result(self.normalize) for pooler in poolers]
+        return [self.base.truncate(pooler.result(self.normalize)) for pooler in poolers]
 
     def _pool_window(
         self, pooler: SpanPooler, tokens: _DocumentTokens, k: int, states: np.ndarray, chunks: int
@@ -195,7 +207,7 @@ class LateChunkingEncoder:
         last = document_start + (window.end - window.start)
         pooler.add_tokens(window.keep_from, states[first_kept:last])
         if k == 0:
-            for position in range(prefix):
+            for position in range(prefix if self._pools_prompt() else 0):
                 pooler.add_to_chunk(0, states[position])
         if k == len(tokens.windows) - 1:
             for position in range(last, len(states)):
@@ -236,12 +248,25 @@ class LateChunkingEncoder:
         return self._wrapping
 
     def _prompt_ids(self) -> list[int]:
-        """Token ids of the model's document prompt (e.g. ``search_document: ``), if it has one."""
+        """Token ids of the document prompt (e.g. ``search_document: ``), if there is one."""
         if self._prompt is None:
-            prompts = getattr(self.base.model, "prompts", None) or {}
-            text = prompts.get("document") or ""
+            text = self.base.prompt("document")
             self._prompt = self.tokenizer.encode(text) if text else []
         return self._prompt
+
+    def _pools_prompt(self) -> bool:
+        """Whether the tokens before the document's ([CLS], the prompt) join the first chunk: as
+        sentence-transformers pools them, all unless the model leaves a prompt out of its pooling."""
+        return not self._prompt_ids() or includes_prompt(self.base.model)
+
+    def _check_pooling(self) -> None:
+        pooling = self.base.description.pooling
+        if pooling != "mean":
+            raise ConfigurationError(
+                f"{self.base.model_name} pools its token vectors as {pooling!r}, not by their plain mean, "
+                "and late chunking makes each chunk's vector the mean of its token vectors: embed each "
+                "chunk alone with --chunking fixed (chunking='fixed')"
+            )
 
     def _forward(self, inputs: list[list[int]]) -> list[np.ndarray]:
         """Last hidden states of each input (padded to the batch's longest), without the padding, from

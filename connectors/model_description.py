@@ -22,32 +22,45 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _LIBRARIES = ("sentence-transformers", "transformers", "tokenizers")
+_LENGTHS = ("dimension", "max_seq_length", "max_positions", "max_tokens")
+_SCHEMA = 2  # 2: pooling and prompts described too; descriptions written before are not read
 
 
 @dataclass(frozen=True, slots=True)
 class ModelDescription:
     """A model's output dimension and input lengths, as its loaded ``SentenceTransformer`` reports them.
 
-    ``max_tokens`` is the room left for a document's text once special tokens and the model's
-    document prompt are in (``None``, like ``max_seq_length``, when the model sets no input
-    length); ``max_positions`` is the position limit of its transformer, ``None`` when the model
-    has no token embeddings.
+    ``max_tokens`` is the room left for a document's text once special tokens and the document
+    prompt are in (``None``, like ``max_seq_length``, when the model sets no input length);
+    ``max_positions`` is the position limit of its transformer, ``None`` when the model has no
+    token embeddings. ``pooling`` is how it pools token vectors (see
+    :func:`connectors.model_traits.pooling_kind`); ``query_prompt`` and ``document_prompt`` are
+    the prompts its configuration puts before queries and documents (``""``: none).
 
     Example::
 
-        ModelDescription(dimension=384, max_seq_length=256, max_positions=512, max_tokens=254)
+        ModelDescription(dimension=384, max_seq_length=256, max_positions=512, max_tokens=254,
+                         pooling="mean")
     """
 
     dimension: int
     max_seq_length: int | None
     max_positions: int | None
     max_tokens: int | None
+    pooling: str | None = None
+    query_prompt: str = ""
+    document_prompt: str = ""
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelDescription:
         """The description written as ``values``; ``ValueError`` unless every length is a positive int."""
         description = cls(**values)
-        for name, value in asdict(description).items():
+        if not all(isinstance(text, str) for text in (description.query_prompt, description.document_prompt)):
+            raise ValueError("the prompts must be text")
+        if not isinstance(description.pooling, str):
+            raise ValueError(f"pooling must be text, not {description.pooling!r}")
+        for name in _LENGTHS:
+            value = getattr(description, name)
             optional = name != "dimension"
             valid_int = isinstance(value, int) and not isinstance(value, bool) and value > 0
             if not (valid_int or (optional and value is None)):
@@ -105,6 +118,7 @@ class ModelDescriptionCache:
             "files": _file_stamps(folder),
             "libraries": {name: _version(name) for name in _LIBRARIES},
             "options": options,
+            "schema": _SCHEMA,
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
         return self.folder / f"{key[:32]}.json"

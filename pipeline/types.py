@@ -68,7 +68,9 @@ class EncoderSpec:
     """What identifies an encoder's vectors: same spec, comparable vectors.
 
     ``quantization`` names a lossy form of the model's weights (``"int8"``), whose vectors differ
-    from the model's own; ``None`` for the model as published.
+    from the model's own; ``None`` for the model as published. ``truncated_from`` is the model's
+    own dimension when its vectors are cut to ``dimension`` (Matryoshka); ``query_prompt`` and
+    ``document_prompt`` are the prompts put before queries and documents (``None``: none).
     """
 
     model: str
@@ -76,6 +78,9 @@ class EncoderSpec:
     max_tokens: int
     normalized: bool = True
     quantization: str | None = None
+    truncated_from: int | None = None
+    query_prompt: str | None = None
+    document_prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

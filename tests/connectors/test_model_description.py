@@ -24,7 +24,9 @@ from chunkwise.pipeline.chunking.token_chunker import TokenChunker
 from chunkwise.pipeline.errors import EncoderError
 from chunkwise.pipeline.indexing import index_documents, pipeline_fingerprint
 
-MINILM = ModelDescription(dimension=384, max_seq_length=256, max_positions=512, max_tokens=254)
+MINILM = ModelDescription(
+    dimension=384, max_seq_length=256, max_positions=512, max_tokens=254, pooling="mean"
+)
 
 
 @pytest.fixture
@@ -71,7 +73,9 @@ def test_a_wrong_remembered_description_is_caught_when_the_model_loads_and_then_
     model_folder, cache
 ):
     options = {"max_tokens": None, "trust_remote_code": False}
-    wrong = ModelDescription(dimension=768, max_seq_length=256, max_positions=512, max_tokens=254)
+    wrong = ModelDescription(
+        dimension=768, max_seq_length=256, max_positions=512, max_tokens=254, pooling="mean"
+    )
     cache.put(str(model_folder), options, wrong)
     encoder = SentenceTransformerEncoder(str(model_folder), description_cache=cache)
     assert encoder.spec.dimension == 768
@@ -104,6 +108,8 @@ def test_unreadable_or_unwritable_caches_are_ignored(model_folder, tmp_path):
         {"max_tokens": 254.0},
         {"max_positions": 0},
         {"dimension": True},
+        {"pooling": None},
+        {"query_prompt": 3},
     ],
 )
 def test_a_remembered_description_of_the_wrong_types_is_ignored(model_folder, cache, edit):
