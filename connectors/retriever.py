@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from chunkwise.connectors.filters import resolve_filters
 from chunkwise.connectors.learned_sparse_encoder import sparse_encoder_from_config
 from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.model_traits import encoder_options
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store, open_existing_store
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
@@ -63,8 +64,10 @@ class ChunkwiseRetriever(BaseRetriever):
     of values (``source`` also takes globs such as ``"*/faq/*.html"``; ``metadata.KEY`` reaches the
     document's metadata). ``expand=N`` widens each hit to its N neighbouring chunks on each side,
     ``expand="section"`` to its whole section; passages that overlap are merged. ``mmr=True``
-    reorders ``fetch_k`` candidates by maximal marginal relevance. Every option but the store and
-    collection can also be given per call: ``retriever.invoke(query, k=2, filter={...})``.
+    reorders ``fetch_k`` candidates by maximal marginal relevance. Queries are embedded as the
+    collection's documents were: cut to its Matryoshka dimensions, under its query prompt
+    (``query_prompt`` puts another one). Every option but the store and collection can also be
+    given per call: ``retriever.invoke(query, k=2, filter={...})``.
 
     Example::
 
@@ -90,6 +93,8 @@ class ChunkwiseRetriever(BaseRetriever):
     sparse_encoder: Any = None
     sparse_model: str | None = None  # where to load the collection's learned sparse model from
     trust_remote_code: bool = False
+    dimensions: int | None = None  # checked against the collection's: its vectors' size is fixed
+    query_prompt: str | None = None  # None: the one the collection recorded (else the model's)
 
     _fingerprint: Fingerprint = PrivateAttr()
     _owns_store: bool = PrivateAttr(default=False)
@@ -113,7 +118,8 @@ class ChunkwiseRetriever(BaseRetriever):
                 "(or was not built by chunkwise); run `chunkwise ingest` first"
             )
         self._fingerprint = fingerprint
-        self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code)
+        options = _query_encoder_options(fingerprint, self.dimensions, self.query_prompt)
+        self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code, options)
         self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
         if self.mode is None:
             self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
@@ -219,7 +225,7 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
 
     ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``fusion``, ``filter``,
     ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
-    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``.
+    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``, ``dimensions``, ``query_prompt``.
 
     Example::
 
@@ -229,24 +235,59 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
     return ChunkwiseRetriever(store=store, collection=collection, **options)
 
 
-def shared_encoder(model: str, trust_remote_code: bool = False) -> SentenceTransformerEncoder:
-    """One loaded encoder per model for the whole process (retrievers of one model share it, and
-    threads asking at once get the same one: the model is loaded once)."""
+def shared_encoder(
+    model: str,
+    trust_remote_code: bool = False,
+    *,
+    dimensions: int | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> SentenceTransformerEncoder:
+    """One loaded encoder per model and options for the whole process (retrievers of one model
+    share it, and threads asking at once get the same one: the model is loaded once)."""
     with _SHARED_ENCODERS_LOCK:
-        return _shared_encoder(model, trust_remote_code)
+        return _shared_encoder(model, trust_remote_code, dimensions, query_prompt, document_prompt)
 
 
 _SHARED_ENCODERS_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_encoder(model: str, trust_remote_code: bool) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code)
+def _shared_encoder(
+    model: str,
+    trust_remote_code: bool,
+    dimensions: int | None,
+    query_prompt: str | None,
+    document_prompt: str | None,
+) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(
+        model,
+        trust_remote_code=trust_remote_code,
+        dimensions=dimensions,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
+    )
 
 
-def _matching_encoder(encoder: Encoder | None, fingerprint: Fingerprint, trust_remote_code: bool) -> Encoder:
+def _query_encoder_options(
+    fingerprint: Fingerprint, dimensions: int | None, query_prompt: str | None
+) -> dict[str, Any]:
+    """The encoder options the collection recorded (Matryoshka dimensions, prompts), with the
+    query prompt given instead; ``dimensions`` given must be the collection's."""
+    if dimensions is not None and dimensions != fingerprint.dimension:
+        raise FingerprintMismatchError(
+            f"the collection holds {fingerprint.dimension}-d vectors, not {dimensions}-d: leave "
+            "dimensions out, the retriever reads the collection's"
+        )
+    options = encoder_options(fingerprint.chunking)
+    return options if query_prompt is None else {**options, "query_prompt": query_prompt}
+
+
+def _matching_encoder(
+    encoder: Encoder | None, fingerprint: Fingerprint, trust_remote_code: bool, options: dict[str, Any]
+) -> Encoder:
     if encoder is None:
-        return shared_encoder(fingerprint.model, trust_remote_code)
+        return shared_encoder(fingerprint.model, trust_remote_code, **options)
     spec = encoder.spec
     if (spec.model, spec.dimension) != (fingerprint.model, fingerprint.dimension):
         raise FingerprintMismatchError(

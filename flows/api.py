@@ -124,7 +124,8 @@ def open_retriever(
     A store given by location is opened by the retriever and closed by ``retriever.close()``.
 
     ``options``: ``k``, ``mode`` (dense, sparse, hybrid), ``fusion``, ``filter``, ``score_threshold``,
-    ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``trust_remote_code``
+    ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``trust_remote_code``, ``query_prompt`` (instead
+    of the collection's), ``dimensions`` (checked against the collection's)
     (see :class:`~chunkwise.connectors.retriever.ChunkwiseRetriever`).
 
     Example::
@@ -383,7 +384,8 @@ def evaluate(
     ``grid`` takes the axes ``chunking``, ``chunker``, ``chunk_size``, ``chunk_overlap``,
     ``late_window``, ``late_overlap``, ``late_mix`` and ``headers``, each one value or a list, and
     the shared options ``model``, ``tokenizer``, ``boundaries``, ``max_sentences``,
-    ``sentence_overlap`` and ``trust_remote_code``. With no axis it scores the ingest defaults
+    ``sentence_overlap``, ``trust_remote_code``, ``dimensions``, ``query_prompt`` and
+    ``document_prompt``. With no axis it scores the ingest defaults
     against fixed chunking. ``modes``: dense, sparse, hybrid (default: dense and the default mode);
     ``fusions``: rrf, rrf:W, dbsf (default: the model's). A set is a folder with ``corpus/``,
     ``queries.jsonl`` and ``qrels.jsonl``, or a BEIR folder. ``store``: where the temporary

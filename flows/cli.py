@@ -16,9 +16,12 @@ from chunkwise.flows import api, console
 from chunkwise.flows.cli_options import (
     DEFAULTS,
     CollectionOption,
+    DimensionsOption,
+    DocumentPromptOption,
     JsonOption,
     MaxSentencesOption,
     ModelOption,
+    QueryPromptOption,
     SentenceOverlapOption,
     SparseModelOption,
     StoreOption,
@@ -156,6 +159,14 @@ def query(
     mmr: Annotated[
         bool, typer.Option("--mmr", help="Diversify the passages (maximal marginal relevance).")
     ] = False,
+    dimensions: Annotated[
+        int | None,
+        typer.Option(help="The collection's vector size, checked [default: the collection's]."),
+    ] = None,
+    query_prompt: Annotated[
+        str | None,
+        typer.Option(help="Text put before the query ('' for none) [default: the collection's]."),
+    ] = None,
     trust_remote_code: TrustOption = False,
     sparse_model: Annotated[
         str | None,
@@ -173,6 +184,8 @@ def query(
         "expand": parse_expansion(expand),
         "score_threshold": threshold,
         "mmr": mmr,
+        "dimensions": dimensions,
+        "query_prompt": query_prompt,
         "trust_remote_code": trust_remote_code,
         "sparse_model": sparse_model,
     }
@@ -307,6 +320,9 @@ def evaluate(
     ] = None,
     tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = DEFAULTS.tokenizer,
     boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = DEFAULTS.boundaries,
+    dimensions: DimensionsOption = None,
+    query_prompt: QueryPromptOption = None,
+    document_prompt: DocumentPromptOption = None,
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     sparse_model: SparseModelOption = None,
@@ -372,6 +388,9 @@ def evaluate(
         progress=not as_json,
         tokenizer=tokenizer,
         boundaries=boundaries,
+        dimensions=dimensions,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
         model=model,
         trust_remote_code=trust_remote_code,
         sparse_model=sparse_model,

@@ -50,6 +50,27 @@ TrustOption = Annotated[
         "--trust-remote-code", help="Let a model that ships its own code (jina, nomic, ...) run it."
     ),
 ]
+DimensionsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Cut every vector to its first N components, renormalised (Matryoshka models); recorded "
+        "in the collection [default: the model's dimension]."
+    ),
+]
+QueryPromptOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Text put before every query, instead of the model's query prompt ('' for none); ingest "
+        "records it in the collection, whose queries then get it."
+    ),
+]
+DocumentPromptOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Text put before every document or chunk embedded, instead of the model's document prompt "
+        "('' for none); recorded in the collection."
+    ),
+]
 DEFAULTS = IngestOptions()
 MODEL_DECIDES = ("chunking", "chunk_size", "chunk_overlap", "late_mix", "headers")
 MODEL_DEFAULT = "[default: the model's measured default; see the README's table]"
@@ -87,6 +108,9 @@ def _ingest_option_parameters(
             "vectors); onnx-int8 (int8 weights: other vectors, recorded in the collection's fingerprint)."
         ),
     ] = DEFAULTS.backend,
+    dimensions: DimensionsOption = None,
+    query_prompt: QueryPromptOption = None,
+    document_prompt: DocumentPromptOption = None,
     late_window: Annotated[
         int | None,
         typer.Option(

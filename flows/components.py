@@ -55,6 +55,18 @@ def build_encoder(
     return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code, backend=backend)
 
 
+def encoder_for(options: IngestOptions) -> SentenceTransformerEncoder:
+    """The encoder of ``options``: its model, backend, Matryoshka ``dimensions`` and prompts."""
+    return SentenceTransformerEncoder(
+        options.model,
+        trust_remote_code=options.trust_remote_code,
+        backend=options.backend,
+        dimensions=options.dimensions,
+        query_prompt=options.query_prompt,
+        document_prompt=options.document_prompt,
+    )
+
+
 Embedder = SentenceTransformerEncoder | LateChunkingEncoder | IndependentEmbedder | MixedEmbedder
 
 
@@ -65,7 +77,7 @@ def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder |
     vectors with those of each chunk alone. ``encoder``, an already loaded encoder of
     ``options.model``, is reused instead of loading another.
     """
-    base = encoder or build_encoder(options.model, options.trust_remote_code, options.backend)
+    base = encoder or encoder_for(options)
     alone = IndependentEmbedder(base, headers=True) if options.headers else base
     if options.chunking == "fixed":
         return alone

@@ -29,9 +29,9 @@ from chunkwise.connectors.stores import Store
 from chunkwise.flows.components import (
     build_chunker,
     build_embedder,
-    build_encoder,
     build_parser,
     build_source,
+    encoder_for,
     late_window,
 )
 from chunkwise.flows.settings import IngestOptions
@@ -175,6 +175,8 @@ def describe(
         config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
     if options.sparse_model is not None:
         config["sparse_model"] = options.sparse_model
+    embedding = {key: getattr(options, key) for key in ("dimensions", "query_prompt", "document_prompt")}
+    config.update({key: value for key, value in embedding.items() if value is not None})
     return {**config, "model": options.model}
 
 
@@ -232,9 +234,9 @@ class Evaluation:
         self.progress = progress
         self._query_terms: dict[str | None, list[SparseVector]] = {}
         self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
-        self._query_vectors: dict[str, np.ndarray] = {}
+        self._query_vectors: dict[tuple[Any, ...], np.ndarray] = {}
         self._document_tokens: dict[str, int] = {}
-        self._encoders: dict[str, SentenceTransformerEncoder] = {}
+        self._encoders: dict[tuple[Any, ...], SentenceTransformerEncoder] = {}
 
     def run(self, configurations: Sequence[IngestOptions]) -> list[EvalRow]:
         """One row per configuration and mode, the modes of a configuration one after the other."""
@@ -325,15 +327,17 @@ class Evaluation:
         return (passage_scores if self.scorer.judges_passages else None), doc_scores
 
     def _encoder(self, options: IngestOptions) -> SentenceTransformerEncoder:
-        if options.model not in self._encoders:
-            self._encoders[options.model] = build_encoder(options.model, options.trust_remote_code)
-        return self._encoders[options.model]
+        key = _encoder_key(options)
+        if key not in self._encoders:
+            self._encoders[key] = encoder_for(options)
+        return self._encoders[key]
 
     def _queries(self, options: IngestOptions, embedder: Any) -> list[np.ndarray]:
-        if options.model not in self._query_vectors:
+        key = _encoder_key(options)
+        if key not in self._query_vectors:
             vectors = [embedder.encode_query(query.text) for query in self.dataset.queries]
-            self._query_vectors[options.model] = np.stack(vectors)
-        return list(self._query_vectors[options.model])
+            self._query_vectors[key] = np.stack(vectors)
+        return list(self._query_vectors[key])
 
     def _sparse_encoder(self, options: IngestOptions) -> SparseEncoder | None:
         """BM25 or ``options.sparse_model`` when a mode searches term weights, loaded once per model."""
@@ -446,6 +450,18 @@ def _mean_or_none(per_query: list[dict[str, float]] | None) -> dict[str, float] 
     return mean_metrics(per_query) if per_query is not None else None
 
 
+def _encoder_key(options: IngestOptions) -> tuple[Any, ...]:
+    """What makes an encoder's vectors: configurations that share it share its query vectors."""
+    return (
+        options.model,
+        options.trust_remote_code,
+        options.backend,
+        options.dimensions,
+        options.query_prompt,
+        options.document_prompt,
+    )
+
+
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in metrics.items()}
 
@@ -458,6 +474,9 @@ QUALITY_FIELDS = (
     "sentence_overlap",
     "sparse",
     "sparse_model",
+    "dimensions",
+    "query_prompt",
+    "document_prompt",
 )
 
 

@@ -42,6 +42,8 @@ class IngestOptions(BaseModel):
     to ``max_bytes``, ``ref`` and the crawl's bounds (``max_pages``, ``max_depth``,
     ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list. ``backend``
     runs the model with PyTorch or ONNX Runtime (see :class:`connectors.SentenceTransformerEncoder`).
+    ``dimensions`` cuts every vector to its first N components, renormalised (Matryoshka models);
+    ``query_prompt`` and ``document_prompt`` replace the prompts the model's configuration gives.
     ``sparse_model`` replaces BM25 term weights by a learned sparse model's (SPLADE; see
     :class:`connectors.learned_sparse_encoder.LearnedSparseEncoder`).
 
@@ -63,6 +65,9 @@ class IngestOptions(BaseModel):
     model: str = DEFAULT_MODEL
     trust_remote_code: bool = False
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    dimensions: int | None = Field(default=None, ge=1)  # Matryoshka: vectors cut to their first N
+    query_prompt: str | None = None  # None: the model's own prompts; "": none
+    document_prompt: str | None = None
     late_window: int | None = Field(default=None, ge=3)
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     late_mix: float | None = Field(default=_DEFAULT_MODEL_ROW.late_mix, ge=0, le=1)

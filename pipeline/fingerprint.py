@@ -63,12 +63,23 @@ class Fingerprint:
         )
 
     def check_compatible(self, stored: Fingerprint, *, allow_chunking_change: bool = False) -> None:
-        """Raise unless vectors made by ``self`` may be written into a collection built as ``stored``."""
-        if (self.model, self.dimension) != (stored.model, stored.dimension):
+        """Raise unless vectors made by ``self`` may be written into a collection built as ``stored``.
+
+        ``allow_chunking_change`` (a reindex) also allows the same model's vectors at another size
+        (Matryoshka ``dimensions``): the collection must then be built anew.
+        """
+        resized = self.model == stored.model and self.dimension != stored.dimension
+        if self.model != stored.model or (resized and not allow_chunking_change):
             raise FingerprintMismatchError(
                 f"the collection holds vectors of {stored.model} ({stored.dimension}-d); "
                 f"this pipeline makes {self.model} ({self.dimension}-d). "
-                "Use another collection, or delete this one first."
+                + (
+                    "A collection's vector size is fixed: use the same dimensions, another collection, "
+                    "or reindex to build this one anew (`chunkwise ingest --reindex`; documents the run "
+                    "does not list are dropped)."
+                    if resized
+                    else "Use another collection, or delete this one first."
+                )
             )
         if not allow_chunking_change and _canonical(self.chunking) != _canonical(stored.chunking):
             raise FingerprintMismatchError(

@@ -76,14 +76,22 @@ def pipeline_fingerprint(
     A quantized model (``spec.quantization``, e.g. int8 weights) makes other vectors than the model
     itself, so it is recorded with the embedding options; the model run by another backend at full
     precision (PyTorch or ONNX Runtime fp32) makes the same vectors and the same fingerprint.
+    So are vectors cut short (``dimensions``, Matryoshka) and the query and document prompts,
+    which a retriever needs to embed queries as the documents were.
     """
     embedder = as_embedder(encoder)
     spec = embedder.spec
-    quantized = {"model_quantization": spec.quantization} if spec.quantization else {}
+    embedding = {
+        "model_quantization": spec.quantization,
+        "dimensions": spec.dimension if spec.truncated_from is not None else None,
+        "query_prompt": spec.query_prompt,
+        "document_prompt": spec.document_prompt,
+    }
+    recorded = {key: value for key, value in embedding.items() if value is not None}
     return Fingerprint(
         model=spec.model,
         dimension=spec.dimension,
-        chunking={**embedder.config, **chunker.config, **quantized},
+        chunking={**embedder.config, **chunker.config, **recorded},
         sparse=sparse_encoder.config if sparse_encoder is not None else None,
     )
 
@@ -231,9 +239,10 @@ def open_collection(
 
     With ``reindex``, a collection chunked another way (same model and dimension) is re-stamped
     with ``fingerprint``, so that its documents are rebuilt; otherwise it is refused with
-    :class:`~pipeline.errors.FingerprintMismatchError`. A reindex between BM25 and learned sparse
-    weights drops the collection and creates it again (its sparse scoring is set at creation):
-    documents the run does not list are gone then.
+    :class:`~pipeline.errors.FingerprintMismatchError`. A reindex to another vector size (the same
+    model's, cut to other ``dimensions``) or between BM25 and learned sparse weights drops the
+    collection and creates it again (both are set at creation): documents the run does not list
+    are gone then.
 
     Example::
 
@@ -243,8 +252,8 @@ def open_collection(
         stored = store.fingerprint(collection)
         if stored is not None and stored.digest != fingerprint.digest:
             fingerprint.check_compatible(stored, allow_chunking_change=True)
-            if stored.sparse_idf != fingerprint.sparse_idf:
-                # BM25 <-> learned sparse: the sparse vectors' IDF modifier is fixed at creation
+            if stored.sparse_idf != fingerprint.sparse_idf or stored.dimension != fingerprint.dimension:
+                # the vector size, and BM25 <-> learned sparse (the IDF modifier), are fixed at creation
                 logger.warning("rebuilding %s for %s", collection, fingerprint.sparse)
                 store.drop_collection(collection)
             else:
