@@ -11,6 +11,15 @@ c. raw ``SentenceTransformer.encode`` over exactly the same chunk texts in one c
    ``encoder.encode_documents`` over the same texts grouped as the pipeline grouped them,
    alternated twice, best of each. ``ratio`` = pipeline embed throughput / raw throughput.
 
+With ``--end-to-end``, it compares instead whole ingests of each corpus as the CLI runs them
+(default ``IngestOptions``, parsing in its child process, the embedded Qdrant Edge store), in one
+run, the variants taking turns, best of ``--repeats``:
+
+- ``one at a time``: each document read, parsed, chunked, embedded and written in turn (the
+  pipeline before parsing overlapped with embedding: ``read_ahead=0``), PyTorch;
+- ``read ahead``: the next documents parsed while the current ones are embedded, PyTorch;
+- ``read ahead + onnx`` and ``read ahead + onnx-int8``: the same with ONNX Runtime.
+
 Default corpora: the bundled ``examples/data/`` and a deterministic, evenly spread sample of the
 Python 3.11 HTML docs (fetched by ``benchmarks/get_corpus.sh``). The model is warmed up (and each
 file type parsed once) before anything is timed. Only ratios measured in one run are meaningful.
@@ -20,6 +29,7 @@ Run::
     .venv/bin/python benchmarks/ingest.py                      # both default corpora, table
     .venv/bin/python benchmarks/ingest.py --limit-docs 50 --json
     .venv/bin/python benchmarks/ingest.py --corpus some/folder --corpus other/folder
+    .venv/bin/python benchmarks/ingest.py --end-to-end --corpus examples/data [--json]
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
@@ -45,7 +56,15 @@ from typing import Any  # noqa: E402
 from chunkwise.connectors.filesystem_source import DEFAULT_INCLUDE  # noqa: E402
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore  # noqa: E402
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder  # noqa: E402
-from chunkwise.flows.components import build_chunker, build_encoder, build_parser, build_source  # noqa: E402
+from chunkwise.connectors.stores import open_store  # noqa: E402
+from chunkwise.flows.components import (  # noqa: E402
+    build_chunker,
+    build_embedder,
+    build_encoder,
+    build_parser,
+    build_source,
+    build_sparse_encoder,
+)
 from chunkwise.flows.settings import IngestOptions  # noqa: E402
 from chunkwise.pipeline.indexing import index_documents  # noqa: E402
 from chunkwise.pipeline.source import SourceItem  # noqa: E402
@@ -312,6 +331,82 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    backend: str
+    read_ahead: int
+
+
+VARIANTS = [
+    Variant("one at a time", "torch", 0),
+    Variant("read ahead", "torch", 2),
+    Variant("read ahead + onnx", "onnx", 2),
+    Variant("read ahead + onnx-int8", "onnx-int8", 2),
+]
+
+
+def ingest_once(corpus: Corpus, variant: Variant, parts: dict[str, Any], options: IngestOptions) -> dict:
+    """One whole ingest of ``corpus`` into a new embedded store; its seconds and counts."""
+    with tempfile.TemporaryDirectory(prefix="chunkwise-bench-") as folder, open_store(folder) as store:
+        started = time.perf_counter()
+        report = index_documents(
+            build_source([str(f) for f in corpus.files], options),
+            parts["parser"],
+            parts["chunker"],
+            parts["embedder"],
+            store,
+            "bench",
+            sparse_encoder=parts["sparse"],
+            batch_chunks=options.batch_chunks,
+            read_ahead=variant.read_ahead,
+        )
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "docs": report.indexed, "failed": report.failed, "chunks": report.chunks}
+
+
+def end_to_end(corpus: Corpus, repeats: int) -> list[dict]:
+    """Every variant's best whole-ingest time of ``corpus``, measured in turns, and its speed-up."""
+    options = IngestOptions()
+    encoders = {
+        backend: build_encoder(options.model, backend=backend) for backend in {v.backend for v in VARIANTS}
+    }
+    parts = {}
+    for variant in VARIANTS:
+        embedder = build_embedder(options, encoders[variant.backend])
+        parser = build_parser(options)  # each variant its own parsing process, started and warmed here
+        warm_up(encoders[variant.backend], parser, corpus.files)
+        chunker, sparse = build_chunker(options, embedder), build_sparse_encoder(options)
+        parts[variant.name] = {"parser": parser, "chunker": chunker, "embedder": embedder, "sparse": sparse}
+    best: dict[str, dict] = {}
+    for repeat in range(repeats):
+        for variant in VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]:
+            run = ingest_once(corpus, variant, parts[variant.name], options)
+            log(f"  {corpus.name} | {variant.name}: {run['seconds']:.1f}s, {run['chunks']} chunks")
+            if variant.name not in best or run["seconds"] < best[variant.name]["seconds"]:
+                best[variant.name] = run
+    for part in parts.values():
+        part["parser"].close()
+    baseline = best[VARIANTS[0].name]["seconds"]
+    rows = []
+    for variant in VARIANTS:
+        run = best[variant.name]
+        described = {"corpus": corpus.name, "variant": variant.name, "backend": variant.backend}
+        speedup = baseline / run["seconds"]
+        rows.append({**described, "read_ahead": variant.read_ahead, **run, "speedup": speedup})
+    return rows
+
+
+def end_to_end_table(rows: list[dict]) -> str:
+    lines = ["| corpus | variant | docs | chunks | best s | speed-up |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['corpus']} | {row['variant']} | {row['docs']} | {row['chunks']} "
+            f"| {row['seconds']:.1f} | {row['speedup']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", action="append", metavar="PATH", help="file or folder (repeatable)")
@@ -322,6 +417,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"at most N files per corpus, evenly spread (default {DEFAULT_LIMIT_DOCS}; 0 = all)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="compare whole ingests: one document at a time, read ahead, and ONNX backends",
+    )
+    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"runs per variant (default {REPEATS})")
     return parser.parse_args(argv)
 
 
@@ -330,6 +431,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.ERROR)
     limit = args.limit_docs or None
     corpora = given_corpora(args.corpus, limit) if args.corpus else default_corpora(limit)
+    if args.end_to_end:
+        compared = [row for corpus in corpora for row in end_to_end(corpus, max(1, args.repeats))]
+        print(json.dumps(compared, indent=2) if args.json else end_to_end_table(compared))
+        return
     options = IngestOptions(chunking="fixed")  # compared with encoding the same chunk texts alone
     encoder = build_encoder(options.model)
     rows = [measure(corpus, encoder, options) for corpus in corpora]

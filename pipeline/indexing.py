@@ -36,6 +36,7 @@ from chunkwise.pipeline.protocols import (
     SparseEncoder,
     VectorStore,
 )
+from chunkwise.pipeline.read_ahead import read_ahead
 from chunkwise.pipeline.report import RunReport
 from chunkwise.pipeline.source import SourceItem
 from chunkwise.pipeline.types import Chunk, Document, SparseVector
@@ -43,6 +44,7 @@ from chunkwise.pipeline.types import Chunk, Document, SparseVector
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[["Progress"], None]
+READ_AHEAD_DOCUMENTS = 2  # parsed documents waiting for the embedder: parsing overlaps with embedding
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,14 @@ class _Parsed:
     chunks: list[Chunk]
     sparse: list[SparseVector] | None
     new: bool  # nothing of the document was stored when the run began
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A document that could not be read or parsed, and at which stage."""
+
+    stage: str
+    error: Exception
 
 
 def pipeline_fingerprint(
@@ -111,11 +121,13 @@ def index_documents(
     prune_force: bool = False,
     reindex: bool = False,
     progress: ProgressCallback | None = None,
+    read_ahead: int = READ_AHEAD_DOCUMENTS,
 ) -> RunReport:
     """Index every document ``source`` lists into ``collection`` and report what happened.
 
     Documents are processed as a stream: at most ``batch_chunks`` chunks (plus one
-    document's) are held before they are embedded together and written. A document that
+    document's) are held before they are embedded together and written, while the next
+    ``read_ahead`` documents are read and parsed in the background (0: one at a time). A document that
     fails to read, parse, chunk or embed gets an entry in ``report.errors``; the others go on.
     ``encoder`` is an :class:`Encoder` (each chunk embedded alone) or a :class:`ChunkEmbedder`
     such as a late-chunking encoder (chunks pooled from their document's token vectors).
@@ -160,6 +172,8 @@ def index_documents(
         reindex=reindex,
         progress=progress,
         stored=stored,
+        fingerprint=fingerprint,
+        read_ahead=read_ahead,
     )
     listed = {document_id(item.uri) for item in items}
     unlisted = [document for key, document in stored.items() if key not in listed]
@@ -192,12 +206,16 @@ def index_items(
     reindex: bool = False,
     progress: ProgressCallback | None = None,
     stored: Mapping[str, StoredDocument] | None = None,
+    fingerprint: Fingerprint | None = None,
+    read_ahead: int = READ_AHEAD_DOCUMENTS,
 ) -> RunReport:
     """Index just ``items`` of ``source``, as :func:`index_documents` would: one batch of a larger run.
 
     Stored documents that ``items`` do not name are left alone (neither pruned nor counted as
     outdated): :func:`settle_unlisted` does that once the whole listing is known. ``stored``,
-    the collection's manifest when the caller has read it, saves reading the items' entries.
+    the collection's manifest when the caller has read it, saves reading the items' entries;
+    ``fingerprint``, the pipeline's when the caller has opened the collection with it
+    (:func:`open_collection`), saves computing it and opening the collection again.
 
     Example::
 
@@ -218,8 +236,11 @@ def index_items(
         skip_unchanged=skip_unchanged and not reindex,
         reindex=reindex,
         progress=progress,
+        fingerprint=fingerprint,
+        read_ahead=read_ahead,
     )
-    run.open_collection()
+    if fingerprint is None:
+        run.open_collection()
     if stored is None:
         stored = store.stored_documents(collection, document_ids=[document_id(item.uri) for item in items])
     run.index(source, items, stored)
@@ -361,8 +382,11 @@ class _Run:
         skip_unchanged: bool,
         reindex: bool,
         progress: ProgressCallback | None,
+        fingerprint: Fingerprint | None = None,
+        read_ahead: int = READ_AHEAD_DOCUMENTS,
     ) -> None:
         self.parser, self.chunker, self.store = parser, chunker, store
+        self.read_ahead = read_ahead
         self.embedder = as_embedder(encoder)
         self.sparse_encoder = sparse_encoder
         self.collection = collection
@@ -372,7 +396,9 @@ class _Run:
         self.report = RunReport()
         self.pending: list[_Parsed] = []
         self.total = 0
-        self.fingerprint = pipeline_fingerprint(self.embedder, self.chunker, self.sparse_encoder)
+        self.fingerprint = fingerprint or pipeline_fingerprint(
+            self.embedder, self.chunker, self.sparse_encoder
+        )
 
     def open_collection(self) -> Fingerprint:
         open_collection(self.store, self.collection, self.fingerprint, reindex=self.reindex)
@@ -381,33 +407,47 @@ class _Run:
     def index(
         self, source: Source, items: Sequence[SourceItem], stored: Mapping[str, StoredDocument]
     ) -> None:
-        """Read, parse, chunk, embed and write each of ``items``."""
+        """Read, parse, chunk, embed and write each of ``items``.
+
+        The next documents are read and parsed in a background thread (:func:`read_ahead`) while
+        this one chunks, embeds and writes, so parsing overlaps with embedding.
+        """
         self.total = len(items)
         self.tell("", "started")
-        for item in items:
+
+        def load(item: SourceItem) -> Document | _Failed | None:
+            return self._load(source, item, stored.get(document_id(item.uri)))
+
+        for item, loaded in read_ahead(load, items, depth=self.read_ahead):
             self.report.seen += 1
-            parsed = self._prepare(source, item, stored.get(document_id(item.uri)))
+            if isinstance(loaded, Exception):
+                raise loaded  # a store error: not this document's fault, stop the run
+            parsed = self._prepare(item, loaded, new=document_id(item.uri) not in stored)
             if parsed is not None:
                 self.pending.append(parsed)
                 if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
                     self._flush()
         self._flush()
 
-    def _prepare(self, source: Source, item: SourceItem, stored: StoredDocument | None) -> _Parsed | None:
-        """Read, parse and chunk one document; ``None`` when it failed or is unchanged."""
+    def _load(
+        self, source: Source, item: SourceItem, stored: StoredDocument | None
+    ) -> Document | _Failed | None:
+        """Read and parse one document (in the read-ahead thread: no report, no progress here).
+
+        ``None`` when it is unchanged, :class:`_Failed` when reading or parsing failed.
+        """
         digest = self.fingerprint.digest
         if self.skip_unchanged and stored and item.version and stored.has_version(item.version, digest):
-            self._unchanged(item)  # the same bytes, by the source's word: not read again
-            return None
+            return None  # the same bytes, by the source's word: not read again
         stage = "read"
         try:
             data = source.read(item)
             digest = content_hash(data, self.parser.settings)
             if self.skip_unchanged and stored and stored.is_current(digest, self.fingerprint.digest):
-                self._unchanged(item)
                 return None
             stage = "parse"
             document = self.parser.parse(item, data)
+            del data
             document = replace(
                 document,
                 id=document_id(item.uri),
@@ -418,18 +458,33 @@ class _Run:
             )
             if not document.text.strip():
                 raise ParseError("no text could be extracted (empty document?)")
-            stage = "chunk"
-            chunks = self.chunker.chunk(document)
+        except StoreError:
+            raise  # the store failing is not this document's fault: stop the run
+        except Exception as error:  # noqa: BLE001 - any failure of one document is reported
+            return _Failed(stage, error)
+        return document
+
+    def _prepare(self, item: SourceItem, loaded: Document | _Failed | None, *, new: bool) -> _Parsed | None:
+        """Chunk one loaded document; ``None`` when it failed or is unchanged."""
+        if loaded is None:
+            self._unchanged(item)
+            return None
+        if isinstance(loaded, _Failed):
+            self._fail(item.uri, loaded.stage, loaded.error)
+            return None
+        stage = "chunk"
+        try:
+            chunks = self.chunker.chunk(loaded)
             stage = "sparse"
             texts = [chunk.text for chunk in chunks]
             sparse = self.sparse_encoder.encode_documents(texts) if self.sparse_encoder else None
             self.tell(item.uri, "parsed")
         except StoreError:
-            raise  # the store failing is not this document's fault: stop the run
+            raise
         except Exception as error:  # noqa: BLE001 - any failure of one document is reported
             self._fail(item.uri, stage, error)
             return None
-        return _Parsed(document, chunks, sparse, new=stored is None)
+        return _Parsed(loaded, chunks, sparse, new=new)
 
     def _unchanged(self, item: SourceItem) -> None:
         self.report.unchanged += 1
