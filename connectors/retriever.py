@@ -35,6 +35,7 @@ from chunkwise.pipeline.passages import (
     check_expansion,
     merge_overlapping,
     neighbour_indices,
+    read_section,
     section_run,
 )
 from chunkwise.pipeline.protocols import Encoder, SparseEncoder
@@ -205,8 +206,8 @@ class ChunkwiseRetriever(BaseRetriever):
             return alone
         version = {"document_id": hit.payload["document_id"], "content_hash": hit.payload["content_hash"]}
         index = int(hit.payload["chunk_index"])
-        if expand == SECTION:
-            chunks = self._chunks(version)
+        if expand == SECTION:  # read by windows around the hit, not the whole document
+            chunks = read_section(lambda indices: self._chunks({**version, "chunk_index": indices}), index)
         else:
             chunks = self._chunks({**version, "chunk_index": neighbour_indices(index, int(expand))})
         if not any(chunk.id == hit.id for chunk in chunks):

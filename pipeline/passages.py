@@ -7,7 +7,7 @@ are joined by keeping only the part of each chunk past its predecessor's end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,31 @@ def section_run(chunks: Sequence[StoredChunk], index: int) -> list[StoredChunk]:
     while last + 1 < len(ordered) and _continues(ordered[last], ordered[last + 1], section):
         last += 1
     return ordered[first : last + 1]
+
+
+def read_section(
+    read: Callable[[list[int]], list[StoredChunk]], index: int, reach: int = 8
+) -> list[StoredChunk]:
+    """The chunks ``read(indices)`` gives for ever wider windows around chunk ``index``, until the
+    window holds the whole run of its section (:func:`section_run`), or shows chunk ``index`` gone.
+
+    The work is bounded by the section's length, not the document's: a long document is not read
+    whole for one hit.
+
+    Example::
+
+        chunks = read_section(lambda indices: chunks_at(document, indices), index=12)
+        passage = section_run(chunks, 12)
+    """
+    while True:
+        chunks = read(neighbour_indices(index, reach))
+        if not any(chunk.index == index for chunk in chunks):
+            return chunks
+        run = section_run(chunks, index)
+        starts_inside = run[0].index > index - reach or run[0].index == 0
+        if starts_inside and run[-1].index < index + reach:  # a chunk past the window could continue it
+            return chunks
+        reach *= 4
 
 
 def _continues(before: StoredChunk, after: StoredChunk, section: Any) -> bool:

@@ -15,6 +15,7 @@ from chunkwise.pipeline.passages import (
     join_chunks,
     merge_overlapping,
     neighbour_indices,
+    read_section,
     section_run,
 )
 from chunkwise.pipeline.types import SearchHit
@@ -86,6 +87,33 @@ def test_a_section_run_stops_where_the_section_changes_or_a_chunk_is_missing() -
     assert [c.index for c in section_run(chunks, 2)] == [1, 2, 3]
     assert [c.index for c in section_run(chunks, 6)] == [6]
     assert [c.index for c in section_run(chunks, 0)] == [0]
+
+
+@given(
+    st.lists(st.sampled_from(["A", "B", None]), min_size=1, max_size=300),
+    st.data(),
+)
+def test_a_section_read_by_windows_is_the_section_read_from_the_whole_document(sections, data) -> None:
+    """Windows around the hit widen until they hold its section's run: the same run as reading the
+    whole document, and never the whole of a long document for a short section."""
+    document = [chunk(i, i, i + 1, section) for i, section in enumerate(sections)]
+    index = data.draw(st.integers(0, len(document) - 1))
+    asked: list[int] = []
+
+    def read(indices: list[int]) -> list[StoredChunk]:
+        asked.append(len(indices))
+        return [document[i] for i in indices if i < len(document)]
+
+    chunks = read_section(read, index)
+
+    expected = section_run(document, index)
+    assert section_run(chunks, index) == expected
+    assert max(asked) <= max(2 * 8 + 1, 2 * 4 * (len(expected) + 8) + 1)  # bounded by the section
+
+
+def test_a_section_read_of_a_chunk_gone_gives_chunks_without_it() -> None:
+    chunks = read_section(lambda indices: [chunk(i, i, i + 1) for i in indices if i != 5], 5)
+    assert chunks and all(c.index != 5 for c in chunks)
 
 
 def test_passages_sharing_a_chunk_merge_and_keep_the_better_rank() -> None:
