@@ -72,5 +72,9 @@ def truncate_vectors(vectors: np.ndarray, dimensions: int, normalize: bool = Tru
 
 def encoder_options(chunking: Mapping[str, Any]) -> dict[str, Any]:
     """The encoder options a collection's fingerprint (its ``chunking`` part) records: Matryoshka
-    ``dimensions`` and the ``query_prompt``/``document_prompt`` its vectors were made with."""
-    return {key: chunking[key] for key in EMBEDDING_KEYS if key in chunking}
+    ``dimensions`` and the ``query_prompt``/``document_prompt`` its vectors were made with, and
+    the ``onnx-int8`` backend when its vectors came from int8 weights (queries must too)."""
+    options = {key: chunking[key] for key in EMBEDDING_KEYS if key in chunking}
+    if chunking.get("model_quantization") == "int8":
+        options["backend"] = "onnx-int8"
+    return options

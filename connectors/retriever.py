@@ -243,11 +243,12 @@ def shared_encoder(
     dimensions: int | None = None,
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    backend: str = "torch",
 ) -> SentenceTransformerEncoder:
     """One loaded encoder per model and options for the whole process (retrievers of one model
     share it, and threads asking at once get the same one: the model is loaded once)."""
     with _SHARED_ENCODERS_LOCK:
-        return _shared_encoder(model, trust_remote_code, dimensions, query_prompt, document_prompt)
+        return _shared_encoder(model, trust_remote_code, dimensions, query_prompt, document_prompt, backend)
 
 
 _SHARED_ENCODERS_LOCK = threading.Lock()
@@ -260,6 +261,7 @@ def _shared_encoder(
     dimensions: int | None,
     query_prompt: str | None,
     document_prompt: str | None,
+    backend: str,
 ) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(
         model,
@@ -267,6 +269,7 @@ def _shared_encoder(
         dimensions=dimensions,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
+        backend=backend,
     )
 
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from chunkwise.flows import api, console
 from chunkwise.flows.cli_options import (
     DEFAULTS,
+    BackendOption,
     CollectionOption,
     DimensionsOption,
     DocumentPromptOption,
@@ -325,6 +326,7 @@ def evaluate(
     document_prompt: DocumentPromptOption = None,
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
+    backend: BackendOption = DEFAULTS.backend,
     sparse_model: SparseModelOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     mode: Annotated[
@@ -393,6 +395,7 @@ def evaluate(
         document_prompt=document_prompt,
         model=model,
         trust_remote_code=trust_remote_code,
+        backend=backend,
         sparse_model=sparse_model,
         max_sentences=max_sentences,
         sentence_overlap=sentence_overlap,

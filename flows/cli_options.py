@@ -50,6 +50,13 @@ TrustOption = Annotated[
         "--trust-remote-code", help="Let a model that ships its own code (jina, nomic, ...) run it."
     ),
 ]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="Runs the model: torch; onnx (ONNX Runtime on the CPU, exported once and cached, same "
+        "vectors); onnx-int8 (int8 weights: other vectors, recorded in the collection's fingerprint)."
+    ),
+]
 DimensionsOption = Annotated[
     int | None,
     typer.Option(
@@ -101,13 +108,7 @@ def _ingest_option_parameters(
     ] = DEFAULTS.boundaries,
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="Runs the model: torch; onnx (ONNX Runtime on the CPU, exported once and cached, same "
-            "vectors); onnx-int8 (int8 weights: other vectors, recorded in the collection's fingerprint)."
-        ),
-    ] = DEFAULTS.backend,
+    backend: BackendOption = DEFAULTS.backend,
     dimensions: DimensionsOption = None,
     query_prompt: QueryPromptOption = None,
     document_prompt: DocumentPromptOption = None,

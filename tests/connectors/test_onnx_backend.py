@@ -12,6 +12,8 @@ pytest.importorskip("onnxruntime")
 from chunkwise.connectors.late_encoder import LateChunkingEncoder
 from chunkwise.connectors.offline import resolve_model
 from chunkwise.connectors.onnx_backend import Pooling, cosines, export_folder
+from chunkwise.connectors.qdrant_server_store import QdrantServerStore
+from chunkwise.connectors.retriever import open_retriever
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.pipeline.chunking.sentences import sentence_spans
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker
@@ -105,6 +107,21 @@ def test_fp32_onnx_keeps_the_fingerprint_and_int8_is_recorded(onnx_encoder, torc
     # int8 vectors are close to the model's, not equal to them
     vectors, expected = int8.encode_documents(TEXTS), torch_encoder.encode_documents(TEXTS)
     assert 0.95 <= _min_cosine(vectors, expected) < 0.99999
+
+
+def test_a_retriever_embeds_queries_of_an_int8_collection_with_int8_weights(model_tokenizer):
+    int8 = SentenceTransformerEncoder(backend="onnx-int8")
+    chunker = TokenChunker(model_tokenizer, chunk_size=64, chunk_overlap=8)
+    fingerprint = pipeline_fingerprint(int8, chunker)
+    with QdrantServerStore(":memory:") as store:
+        store.ensure_collection("docs", fingerprint)
+        retriever = open_retriever(store, "docs", mode="dense")
+        assert retriever.encoder.backend == "onnx-int8"
+        query = "Which package does a file come from?"
+        np.testing.assert_allclose(retriever.encoder.encode_query(query), int8.encode_query(query), atol=1e-6)
+        plain = SentenceTransformerEncoder(batch_size=4)
+        store.ensure_collection("plain", pipeline_fingerprint(plain, chunker))
+        assert open_retriever(store, "plain", mode="dense").encoder.backend == "torch"
 
 
 @pytest.fixture(scope="module")

@@ -314,6 +314,7 @@ def test_eval_prints_a_table_on_the_terminal(tiny_set):
         (["--chunk-size", "big"], "--chunk-size"),
         (["--chunking", "early"], "chunking"),
         (["--chunk-size", "16", "--chunk-overlap", "16"], "chunk_overlap"),
+        (["--backend", "tensorrt"], "backend"),
     ],
 )
 def test_eval_refuses_bad_grids_before_any_work(tiny_set, arguments, message):
