@@ -206,8 +206,14 @@ class ChunkwiseRetriever(BaseRetriever):
             return alone
         version = {"document_id": hit.payload["document_id"], "content_hash": hit.payload["content_hash"]}
         index = int(hit.payload["chunk_index"])
-        if expand == SECTION:  # read by windows around the hit, not the whole document
-            chunks = read_section(lambda indices: self._chunks({**version, "chunk_index": indices}), index)
+        if expand == SECTION:  # a long document is read by windows around the hit, not whole
+            chunks = read_section(
+                lambda indices: self._chunks(
+                    version if indices is None else {**version, "chunk_index": indices}
+                ),
+                index,
+                hit.payload.get("chunk_count"),
+            )
         else:
             chunks = self._chunks({**version, "chunk_index": neighbour_indices(index, int(expand))})
         if not any(chunk.id == hit.id for chunk in chunks):

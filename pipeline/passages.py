@@ -100,19 +100,25 @@ def section_run(chunks: Sequence[StoredChunk], index: int) -> list[StoredChunk]:
 
 
 def read_section(
-    read: Callable[[list[int]], list[StoredChunk]], index: int, reach: int = 8
+    read: Callable[[list[int] | None], list[StoredChunk]],
+    index: int,
+    count: int | None = None,
+    reach: int = 8,
 ) -> list[StoredChunk]:
     """The chunks ``read(indices)`` gives for ever wider windows around chunk ``index``, until the
     window holds the whole run of its section (:func:`section_run`), or shows chunk ``index`` gone.
 
-    The work is bounded by the section's length, not the document's: a long document is not read
-    whole for one hit.
+    A document of ``count`` chunks that one window would cover is read whole (``read(None)``). The
+    work is bounded by the section's length, not the document's: a long document is not read whole
+    for one hit.
 
     Example::
 
-        chunks = read_section(lambda indices: chunks_at(document, indices), index=12)
+        chunks = read_section(lambda indices: chunks_at(document, indices), index=12, count=400)
         passage = section_run(chunks, 12)
     """
+    if count is not None and count <= 2 * reach + 1:
+        return read(None)
     while True:
         chunks = read(neighbour_indices(index, reach))
         if not any(chunk.index == index for chunk in chunks):

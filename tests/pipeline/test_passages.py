@@ -100,19 +100,21 @@ def test_a_section_read_by_windows_is_the_section_read_from_the_whole_document(s
     index = data.draw(st.integers(0, len(document) - 1))
     asked: list[int] = []
 
-    def read(indices: list[int]) -> list[StoredChunk]:
+    def read(indices: list[int] | None) -> list[StoredChunk]:
+        indices = list(range(len(document))) if indices is None else indices
         asked.append(len(indices))
         return [document[i] for i in indices if i < len(document)]
 
-    chunks = read_section(read, index)
+    chunks = read_section(read, index, data.draw(st.sampled_from([None, len(document)])))
 
     expected = section_run(document, index)
     assert section_run(chunks, index) == expected
     assert max(asked) <= max(2 * 8 + 1, 2 * 4 * (len(expected) + 8) + 1)  # bounded by the section
+    assert len(asked) == 1 or len(document) > 2 * 8 + 1  # a short document is read once, whole
 
 
 def test_a_section_read_of_a_chunk_gone_gives_chunks_without_it() -> None:
-    chunks = read_section(lambda indices: [chunk(i, i, i + 1) for i in indices if i != 5], 5)
+    chunks = read_section(lambda indices: [chunk(i, i, i + 1) for i in indices or [] if i != 5], 5)
     assert chunks and all(c.index != 5 for c in chunks)
 
 
