@@ -19,7 +19,7 @@ from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchErr
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
 from chunkwise.pipeline.points import Point
-from chunkwise.pipeline.types import SearchHit, SparseVector
+from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -66,12 +66,34 @@ def point_from_record(record: Any) -> Point:
     """A :class:`Point` from a record scrolled out of either library (vectors by name, or none)."""
     vectors = record.vector if isinstance(record.vector, dict) else {}
     dense, sparse = vectors.get(DENSE), vectors.get(SPARSE)
+    named = {
+        name: np.asarray(vector, dtype=np.float32)
+        for name, vector in vectors.items()
+        if name not in (DENSE, SPARSE) and vector is not None
+    }
     return Point(
         id=str(record.id),
         vector=np.asarray(dense if dense is not None else [], dtype=np.float32),
         payload=dict(record.payload or {}),
         sparse=sparse_vector(sparse) if sparse is not None else None,
+        named=named,
     )
+
+
+def vector_lists(point: Point) -> dict[str, list[Any]]:
+    """The point's dense and named vectors as the engines take them (lists, by vector name)."""
+    vectors: dict[str, list[Any]] = {DENSE: np.asarray(point.vector, dtype=np.float32).tolist()}
+    for name, vector in point.named.items():
+        vectors[name] = np.asarray(vector, dtype=np.float32).tolist()
+    return vectors
+
+
+def fusion_weights(fusion: Fusion, dense_queries: int) -> list[float] | None:
+    """The RRF weights of a fused search: 1 for each dense ranking, ``sparse_weight`` for the sparse
+    one (last); ``None`` when all are equal (the engine's plain RRF)."""
+    if fusion.sparse_weight == 1.0:
+        return None
+    return [1.0] * dense_queries + [fusion.sparse_weight]
 
 
 def search_hit(point: Any) -> SearchHit:
@@ -154,7 +176,7 @@ def batches(
 
 def request_size(point: Point) -> int:
     """About how many bytes ``point`` takes in a JSON upsert request."""
-    dense = 12 * int(np.asarray(point.vector).size)
+    dense = 12 * sum(int(np.asarray(v).size) for v in (point.vector, *point.named.values()))
     sparse = 24 * len(point.sparse.indices) if point.sparse is not None else 0
     payload = len(json.dumps(point.payload, ensure_ascii=False, default=str))
     return dense + sparse + payload + 64

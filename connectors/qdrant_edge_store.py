@@ -10,7 +10,7 @@ import shutil
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +28,9 @@ from chunkwise.connectors.qdrant_common import (
     Quantization,
     check_collection_name,
     check_quantization,
+    fusion_weights,
     point_from_record,
+    vector_lists,
 )
 from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
 from chunkwise.pipeline.errors import (
@@ -36,7 +38,7 @@ from chunkwise.pipeline.errors import (
     StoreError,
     StoreInUseError,
 )
-from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion
 
@@ -369,7 +371,7 @@ class EdgeDriver:
                 prefetches=[
                     Prefetch(limit=plan.prefetch, query=q, filter=plan.filter, params=params) for q in queries
                 ],
-                query=_fusion(plan.fusion),
+                query=_fusion(plan.fusion, len(plan.dense_names)),
                 **returned,
             )
         shard = self._shard(collection)
@@ -466,7 +468,11 @@ class EdgeDriver:
             shutil.rmtree(folder)
         self._check_room(MIB, f"create collection {collection!r}")
         config = _edge_config(
-            fingerprint.dimension, self.index_after, self.quantization, idf=fingerprint.sparse_idf
+            fingerprint.dimension,
+            self.index_after,
+            self.quantization,
+            idf=fingerprint.sparse_idf,
+            named=fingerprint.vectors,
         )
         shard = EdgeShard.create(str(folder / SHARD), config)
         for field in INDEXED_FIELDS:
@@ -626,11 +632,17 @@ class QdrantEdgeStore(EdgeDriver, QdrantStore):
 
 
 def _edge_config(
-    dimension: int, index_after: int | None, quantization: Quantization | None = None, *, idf: bool = True
+    dimension: int,
+    index_after: int | None,
+    quantization: Quantization | None = None,
+    *,
+    idf: bool = True,
+    named: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Any:
-    """A dense and a sparse vector; segments of ``index_after`` points or more get an HNSW index; the
-    dense vectors quantized as ``quantization`` says (kept in memory), the originals on disk; the sparse
-    vectors scored with IDF when ``idf`` (BM25 terms; learned weights are not)."""
+    """A dense and a sparse vector, plus the ``named`` vectors of a fingerprint; segments of
+    ``index_after`` points or more get an HNSW index; the dense vectors quantized as ``quantization``
+    says (kept in memory), the originals on disk; the sparse vectors scored with IDF when ``idf``
+    (BM25 terms; learned weights are not). A named multivector is compared by MaxSim."""
     from qdrant_edge import (
         BinaryQuantizationConfig,
         Distance,
@@ -639,6 +651,8 @@ def _edge_config(
         EdgeSparseVectorParams,
         EdgeVectorParams,
         Modifier,
+        MultiVectorComparator,
+        MultiVectorConfig,
         ScalarQuantizationConfig,
         ScalarType,
     )
@@ -652,28 +666,33 @@ def _edge_config(
     optimizers = None
     if index_after is not None:  # the engine counts its threshold in kilobytes of vectors
         optimizers = EdgeOptimizersConfig(indexing_threshold=max(1, index_after * dimension * 4 // 1024))
+
+    def params(size: int, multivector: bool = False) -> Any:
+        return EdgeVectorParams(
+            size=size,
+            distance=Distance.Cosine,
+            quantization_config=quantized,
+            on_disk=True if quantized is not None else None,  # RAM holds the quantized copy
+            multivector_config=MultiVectorConfig(MultiVectorComparator.MaxSim) if multivector else None,
+        )
+
+    vectors = {DENSE: params(dimension)}
+    for name, spec in (named or {}).items():
+        vectors[name] = params(int(spec["size"]), multivector=spec["kind"] == MULTIVECTOR)
     return EdgeConfig(
-        vectors={
-            DENSE: EdgeVectorParams(
-                size=dimension,
-                distance=Distance.Cosine,
-                quantization_config=quantized,
-                on_disk=True if quantized is not None else None,  # RAM holds the quantized copy
-            )
-        },
+        vectors=vectors,
         sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf if idf else None)},
         optimizers=optimizers,
     )
 
 
 def _queries(plan: SearchPlan) -> list[Any]:
-    """The plan's dense and sparse queries, in that order."""
+    """The plan's dense queries (one per vector it uses), then its sparse one."""
     from qdrant_edge import Query
     from qdrant_edge import SparseVector as EdgeSparse
 
-    queries = []
-    if plan.dense is not None:
-        queries.append(Query.Nearest(plan.dense, using=DENSE))
+    dense = plan.dense or []
+    queries = [Query.Nearest(dense, using=name) for name in plan.dense_names]
     if plan.sparse is not None:
         queries.append(
             Query.Nearest(EdgeSparse(list(plan.sparse.indices), list(plan.sparse.values)), using=SPARSE)
@@ -685,7 +704,7 @@ def _edge_point(point: Point) -> Any:
     from qdrant_edge import Point as EdgePoint
     from qdrant_edge import SparseVector as EdgeSparse
 
-    vectors: dict[str, Any] = {DENSE: np.asarray(point.vector, dtype=np.float32).tolist()}
+    vectors: dict[str, Any] = vector_lists(point)
     if point.sparse is not None and point.sparse.indices:
         vectors[SPARSE] = EdgeSparse(list(point.sparse.indices), list(point.sparse.values))
     return EdgePoint(point.id, vectors, point.payload)
@@ -696,7 +715,8 @@ def _points_bytes(points: Sequence[Point]) -> int:
     total = 0
     for point in points:
         sparse = len(point.sparse.indices) if point.sparse is not None else 0
-        total += 4 * len(point.vector) + 8 * sparse + len(json.dumps(point.payload))
+        dense = sum(np.asarray(vector).size for vector in (point.vector, *point.named.values()))
+        total += 4 * dense + 8 * sparse + len(json.dumps(point.payload))
     return total
 
 
@@ -772,11 +792,10 @@ def _refuse_client_folder(path: Path) -> None:
         )
 
 
-def _fusion(fusion: Fusion) -> Any:
-    """Qdrant Edge's fusion query for ``fusion`` (dense first, sparse second)."""
+def _fusion(fusion: Fusion, dense_queries: int) -> Any:
+    """Qdrant Edge's fusion query for ``fusion`` (the dense rankings first, the sparse one last)."""
     from qdrant_edge import Fusion as EdgeFusion
 
     if fusion.method == "dbsf":
         return EdgeFusion.Dbsf()
-    weights = [1.0, fusion.sparse_weight] if fusion.sparse_weight != 1.0 else None
-    return EdgeFusion.Rrf(k=RRF_K, weights=weights)
+    return EdgeFusion.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries))

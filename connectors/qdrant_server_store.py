@@ -10,8 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, TypeVar
 
-import numpy as np
-
 from chunkwise.connectors.qdrant_common import (
     DENSE,
     INDEXED_FIELDS,
@@ -23,7 +21,9 @@ from chunkwise.connectors.qdrant_common import (
     check_collection_name,
     check_quantization,
     check_stored_fingerprint,
+    fusion_weights,
     request_size,
+    vector_lists,
 )
 from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
 from chunkwise.pipeline.errors import (
@@ -32,7 +32,7 @@ from chunkwise.pipeline.errors import (
     StoreInUseError,
     StoreUnavailableError,
 )
-from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion
 
@@ -212,7 +212,7 @@ class ClientDriver:
                     )
                     for query, using in queries
                 ],
-                "query": _fusion(models, plan.fusion),
+                "query": _fusion(models, plan.fusion, len(plan.dense_names)),
             }
         response = self._call(
             lambda: self.client.query_points(
@@ -277,11 +277,18 @@ class ClientDriver:
     def _create(self, collection: str, fingerprint: Fingerprint) -> None:
         from qdrant_client import models
 
-        vectors = {
-            DENSE: models.VectorParams(
-                size=fingerprint.dimension, distance=models.Distance.COSINE, on_disk=self.on_disk or None
+        def params(size: int, multivector: bool = False) -> Any:
+            maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+            return models.VectorParams(
+                size=size,
+                distance=models.Distance.COSINE,
+                on_disk=self.on_disk or None,
+                multivector_config=maxsim if multivector else None,
             )
-        }
+
+        vectors = {DENSE: params(fingerprint.dimension)}
+        for name, spec in fingerprint.vectors.items():
+            vectors[name] = params(int(spec["size"]), multivector=spec["kind"] == MULTIVECTOR)
         modifier = models.Modifier.IDF if fingerprint.sparse_idf else None  # learned weights: no IDF
         sparse = {SPARSE: models.SparseVectorParams(modifier=modifier)}
         try:
@@ -412,12 +419,10 @@ def _as_store_error(error: BaseException) -> StoreError:
 
 
 def _queries(plan: SearchPlan) -> list[tuple[Any, str]]:
-    """The (query, vector name) pairs of a search: dense, sparse, or both."""
+    """The (query, vector name) pairs of a search: the dense query per vector it uses, then the sparse."""
     from qdrant_client import models
 
-    queries: list[tuple[Any, str]] = []
-    if plan.dense is not None:
-        queries.append((plan.dense, DENSE))
+    queries: list[tuple[Any, str]] = [(plan.dense, name) for name in plan.dense_names]
     if plan.sparse is not None:
         sparse = plan.sparse
         queries.append(
@@ -441,7 +446,7 @@ def _quantization(kind: Quantization | None) -> Any:
 def _point_struct(point: Point) -> Any:
     from qdrant_client import models
 
-    vector: dict[str, Any] = {DENSE: np.asarray(point.vector, dtype=np.float32).tolist()}
+    vector: dict[str, Any] = vector_lists(point)
     if point.sparse is not None and point.sparse.indices:
         vector[SPARSE] = models.SparseVector(
             indices=list(point.sparse.indices), values=list(point.sparse.values)
@@ -449,9 +454,8 @@ def _point_struct(point: Point) -> Any:
     return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
 
 
-def _fusion(models: Any, fusion: Fusion) -> Any:
-    """qdrant-client's fusion query for ``fusion`` (dense first, sparse second)."""
+def _fusion(models: Any, fusion: Fusion, dense_queries: int) -> Any:
+    """qdrant-client's fusion query for ``fusion`` (the dense rankings first, the sparse one last)."""
     if fusion.method == "dbsf":
         return models.FusionQuery(fusion=models.Fusion.DBSF)
-    weights = [1.0, fusion.sparse_weight] if fusion.sparse_weight != 1.0 else None
-    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))
+    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries)))

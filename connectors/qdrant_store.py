@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from chunkwise.connectors.qdrant_common import (
+    DENSE,
     best_chunk_per_document,
     best_hits,
     check_indexed_field,
@@ -43,8 +44,9 @@ from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """One search as the engine runs it: a dense and/or a sparse query (two are fused), the engine's
-    ``limit``, each side's ``prefetch`` depth when fused, and what comes back."""
+    """One search as the engine runs it: a dense query (against each dense vector named in ``using``)
+    and/or a sparse query, several rankings fused; the engine's ``limit``, each ranking's
+    ``prefetch`` depth when fused, and what comes back."""
 
     dense: list[float] | None
     sparse: SparseVector | None
@@ -55,10 +57,16 @@ class SearchPlan:
     score_threshold: float | None = None
     with_vectors: bool = False
     exact: bool = False
+    using: tuple[str, ...] = (DENSE,)
+
+    @property
+    def dense_names(self) -> tuple[str, ...]:
+        """The dense vectors the dense query searches (none without a dense query)."""
+        return self.using if self.dense is not None else ()
 
     @property
     def fused(self) -> bool:
-        return self.dense is not None and self.sparse is not None
+        return len(self.dense_names) + (self.sparse is not None) > 1
 
 
 class QdrantDriver(Protocol):
@@ -260,9 +268,12 @@ class QdrantStore:
         with_vectors: bool = False,
         fusion: Fusion | None = None,
         exact: bool = False,
+        using: Sequence[str] = (DENSE,),
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid).
 
+        ``using`` names the dense vectors ``vector`` is searched against (``("dense", "alone")``:
+        the late and the chunk-alone vectors, their rankings fused with the sparse one's).
         Equal scores come back ordered by id: the same query always gives the same list.
         """
         driver = self._driver
@@ -273,6 +284,7 @@ class QdrantStore:
             k,
             filters,
             fusion,
+            using,
             score_threshold=score_threshold,
             with_vectors=with_vectors,
             exact=exact,
@@ -288,6 +300,7 @@ class QdrantStore:
         *,
         sparse: SparseVector | None = None,
         fusion: Fusion | None = None,
+        using: Sequence[str] = (DENSE,),
     ) -> list[SearchHit]:
         """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
 
@@ -297,14 +310,17 @@ class QdrantStore:
         searched until they hold ``k`` documents or the collection has no more chunks to give.
         """
         driver = self._driver
-        plan = self._plan(vector, sparse, k, filters, fusion)
+        plan = self._plan(vector, sparse, k, filters, fusion, using)
         if not plan.fused:
             driver._check_readable(collection)
             grouped = driver._query_groups(collection, plan, "document_id")
             if grouped is not None:
                 return [search_hit(point) for point in grouped]
         return best_chunk_per_document(
-            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion), k
+            lambda limit: self.search(
+                collection, vector, limit, filters, sparse=sparse, fusion=fusion, using=using
+            ),
+            k,
         )
 
     def _plan(
@@ -314,13 +330,16 @@ class QdrantStore:
         k: int,
         filters: Mapping[str, Any] | None,
         fusion: Fusion | None,
+        using: Sequence[str] = (DENSE,),
         **returned: Any,
     ) -> SearchPlan:
         """The plan of a search for the ``k`` best chunks (``returned``: threshold, vectors, exact)."""
         if vector is None and sparse is None:
             raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
+        if not using:
+            raise ConfigurationError("a search needs at least one dense vector name to use")
         dense = np.asarray(vector, dtype=np.float32).tolist() if vector is not None else None
-        queries = (dense is not None) + (sparse is not None)
+        queries = (len(using) if dense is not None else 0) + (sparse is not None)
         return SearchPlan(
             dense=dense,
             sparse=sparse,
@@ -328,6 +347,7 @@ class QdrantStore:
             prefetch=prefetch_limit(k),
             filter=payload_filter(self._driver._models, filters),
             fusion=(fusion or Fusion()) if queries > 1 else None,
+            using=tuple(using),
             **returned,
         )
 

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from chunkwise.pipeline.context import HEADER_TOKENS, context_header, fit_header, join_header
 from chunkwise.pipeline.errors import ConfigurationError
+from chunkwise.pipeline.fingerprint import NAMED_DENSE
 from chunkwise.pipeline.protocols import Encoder, Tokenizer
 from chunkwise.pipeline.types import Chunk, Document, EncoderSpec
 
 DocumentChunks = tuple[Document, Sequence[Chunk]]
+NamedRows = np.ndarray | Sequence[np.ndarray]  # a document's named vectors: one per chunk, or rows
+RESERVED_NAMES = ("dense", "sparse")  # the collection's own dense vector and sparse terms
 
 
 @runtime_checkable
 class ChunkEmbedder(Protocol):
-    """Gives every chunk of a batch of documents its vector; ``config`` names the strategy."""
+    """Gives every chunk of a batch of documents its vector; ``config`` names the strategy.
+
+    ``embed`` gives one array per document (a row per chunk), or :class:`ChunkVectors` where named
+    vectors come with the dense ones (:class:`NamedVectorsEmbedder`).
+    """
 
     @property
     def spec(self) -> EncoderSpec: ...
@@ -26,7 +34,7 @@ class ChunkEmbedder(Protocol):
     @property
     def config(self) -> dict[str, Any]: ...
 
-    def embed(self, batch: Sequence[DocumentChunks]) -> list[np.ndarray]: ...
+    def embed(self, batch: Sequence[DocumentChunks]) -> Sequence[np.ndarray | ChunkVectors]: ...
 
 
 class IndependentEmbedder:
@@ -119,13 +127,121 @@ class MixedEmbedder:
 
     def embed(self, batch: Sequence[DocumentChunks]) -> list[np.ndarray]:
         late, alone = self.late.embed(batch), self.alone.embed(batch)
-        return [mix_vectors(a, b, self.weight) for a, b in zip(late, alone, strict=True)]
+        return [
+            mix_vectors(dense_rows(a), dense_rows(b), self.weight) for a, b in zip(late, alone, strict=True)
+        ]
 
 
 def mix_vectors(late: np.ndarray, alone: np.ndarray, weight: float) -> np.ndarray:
     """``normalise(weight * late + (1 - weight) * alone)``, row by row."""
     mixed = weight * late.astype(np.float32) + (1 - weight) * alone.astype(np.float32)
     return mixed / np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkVectors:
+    """A document's chunk vectors: ``dense`` (one row per chunk) and the ``named`` vectors stored
+    beside it, by name, one array per chunk (1-D dense, 2-D: one row per token)."""
+
+    dense: np.ndarray
+    named: Mapping[str, NamedRows]
+
+    def named_of(self, index: int) -> dict[str, np.ndarray]:
+        """The named vectors of chunk ``index``."""
+        return {name: vectors[index] for name, vectors in self.named.items()}
+
+
+@runtime_checkable
+class NamedEmbedder(Protocol):
+    """Makes a vector stored under a name beside each chunk's dense vector.
+
+    ``vector_config`` is its entry in :attr:`Fingerprint.vectors`: ``{"kind": "dense" |
+    "multivector", "size": N, ...}`` plus what made it; ``embed`` gives, per document of the
+    batch, one array per chunk.
+    """
+
+    @property
+    def vector_config(self) -> dict[str, Any]: ...
+
+    def embed(self, batch: Sequence[DocumentChunks]) -> Sequence[NamedRows]: ...
+
+
+class DenseNamed:
+    """A :class:`ChunkEmbedder`'s vectors as a named dense vector (the chunk alone beside the late one).
+
+    Example::
+
+        alone = DenseNamed(IndependentEmbedder(encoder, headers=True))
+        alone.vector_config   # {"kind": "dense", "size": 384, "strategy": "fixed", "headers": True}
+    """
+
+    def __init__(self, embedder: ChunkEmbedder) -> None:
+        self.embedder = embedder
+
+    @property
+    def vector_config(self) -> dict[str, Any]:
+        return {"kind": NAMED_DENSE, "size": self.embedder.spec.dimension, **self.embedder.config}
+
+    def embed(self, batch: Sequence[DocumentChunks]) -> Sequence[NamedRows]:
+        return [dense_rows(vectors) for vectors in self.embedder.embed(batch)]
+
+
+class NamedVectorsEmbedder:
+    """``main``'s dense vectors plus, per chunk, the vectors of each ``named`` embedder.
+
+    The collection stores each named vector beside the dense one (:attr:`Fingerprint.vectors`
+    records them); searches may use any of them.
+
+    Example::
+
+        embedder = NamedVectorsEmbedder(late_encoder, {"alone": DenseNamed(IndependentEmbedder(encoder))})
+        [vectors] = embedder.embed([(document, chunks)])   # ChunkVectors: .dense, .named["alone"]
+    """
+
+    def __init__(self, main: ChunkEmbedder, named: Mapping[str, NamedEmbedder]) -> None:
+        for name in named:
+            if name in RESERVED_NAMES:
+                raise ConfigurationError(f"{name!r} is the name of a built-in vector: name it otherwise")
+        self.main = main
+        self.named = dict(named)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self.main.spec
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.main.tokenizer  # type: ignore[attr-defined]
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.main.encode_query(text)  # type: ignore[attr-defined]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.main.config
+
+    @property
+    def vectors(self) -> dict[str, dict[str, Any]]:
+        """The fingerprint's entries of the named vectors."""
+        return {name: embedder.vector_config for name, embedder in self.named.items()}
+
+    def embed(self, batch: Sequence[DocumentChunks]) -> list[ChunkVectors]:
+        dense = self.main.embed(batch)
+        named = {name: embedder.embed(batch) for name, embedder in self.named.items()}
+        return [
+            ChunkVectors(dense_rows(vectors), {name: named[name][i] for name in named})
+            for i, vectors in enumerate(dense)
+        ]
+
+
+def dense_rows(vectors: np.ndarray | ChunkVectors) -> np.ndarray:
+    """The dense rows of one document's vectors, whether named vectors came with them or not."""
+    return vectors.dense if isinstance(vectors, ChunkVectors) else vectors
+
+
+def named_vectors(embedder: ChunkEmbedder) -> dict[str, dict[str, Any]]:
+    """The named vectors ``embedder`` makes beside the dense one (its fingerprint entries)."""
+    return dict(getattr(embedder, "vectors", None) or {})
 
 
 def as_embedder(encoder: Encoder | ChunkEmbedder) -> ChunkEmbedder:

@@ -10,6 +10,8 @@ from typing import Any
 from chunkwise.pipeline.errors import FingerprintMismatchError
 
 LEARNED_SPARSE = "learned"  # the ``kind`` of learned sparse weights (SPLADE) in ``Fingerprint.sparse``
+NAMED_DENSE = "dense"  # the ``kind`` of a named vector of one row per chunk (``Fingerprint.vectors``)
+MULTIVECTOR = "multivector"  # the ``kind`` of a named vector of one row per token, compared by MaxSim
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +20,9 @@ class Fingerprint:
 
     ``sparse`` is the configuration of the sparse (term weight) encoder, ``None`` when the
     collection has dense vectors only; ``{"kind": "learned", "model": ...}`` for learned sparse
-    weights (SPLADE), else BM25's.
+    weights (SPLADE), else BM25's. ``vectors`` names the vectors stored beside the dense one and
+    the sparse terms, each ``{"kind": "dense" | "multivector", "size": N, ...}`` with what made it
+    (see :class:`~pipeline.embedding.NamedEmbedder`).
 
     Example::
 
@@ -31,6 +35,7 @@ class Fingerprint:
     dimension: int
     chunking: dict[str, Any] = field(default_factory=dict)
     sparse: dict[str, Any] | None = None
+    vectors: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -43,6 +48,13 @@ class Fingerprint:
         learned weights (which carry each term's importance already) are not."""
         return (self.sparse or {}).get("kind") != LEARNED_SPARSE
 
+    @property
+    def layout(self) -> tuple[Any, ...]:
+        """What a collection fixes when it is created: the dense size, whether sparse terms are
+        scored with IDF, and the named vectors' kinds and sizes. Another layout needs a new collection."""
+        named = sorted((name, spec["kind"], int(spec["size"])) for name, spec in self.vectors.items())
+        return self.dimension, self.sparse_idf, tuple(named)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "model": self.model,
@@ -51,6 +63,8 @@ class Fingerprint:
         }
         if self.sparse is not None:
             data["sparse"] = dict(self.sparse)
+        if self.vectors:
+            data["vectors"] = {name: dict(spec) for name, spec in self.vectors.items()}
         return data
 
     @classmethod
@@ -60,6 +74,7 @@ class Fingerprint:
             dimension=int(data["dimension"]),
             chunking=dict(data.get("chunking") or {}),
             sparse=dict(data["sparse"]) if data.get("sparse") is not None else None,
+            vectors={name: dict(spec) for name, spec in (data.get("vectors") or {}).items()},
         )
 
     def check_compatible(self, stored: Fingerprint, *, allow_chunking_change: bool = False) -> None:
@@ -92,6 +107,12 @@ class Fingerprint:
             raise FingerprintMismatchError(
                 f"the collection's sparse vectors were made with {_canonical(stored.sparse)}; "
                 f"this pipeline makes {_canonical(self.sparse)}. Use the same sparse options, "
+                "another collection, or reindex (`chunkwise ingest --reindex`)."
+            )
+        if not allow_chunking_change and _canonical(self.vectors) != _canonical(stored.vectors):
+            raise FingerprintMismatchError(
+                f"the collection stores the named vectors {_canonical(stored.vectors)}; "
+                f"this pipeline makes {_canonical(self.vectors)}. Use the same vector options, "
                 "another collection, or reindex (`chunkwise ingest --reindex`)."
             )
 

@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
-from chunkwise.pipeline.embedding import ChunkEmbedder, as_embedder
+from chunkwise.pipeline.embedding import ChunkEmbedder, ChunkVectors, as_embedder, dense_rows, named_vectors
 from chunkwise.pipeline.errors import (
     ConfigurationError,
     DocumentError,
@@ -103,6 +103,7 @@ def pipeline_fingerprint(
         dimension=spec.dimension,
         chunking={**embedder.config, **chunker.config, **recorded},
         sparse=sparse_encoder.config if sparse_encoder is not None else None,
+        vectors=named_vectors(embedder),
     )
 
 
@@ -261,9 +262,9 @@ def open_collection(
     With ``reindex``, a collection chunked another way (same model and dimension) is re-stamped
     with ``fingerprint``, so that its documents are rebuilt; otherwise it is refused with
     :class:`~pipeline.errors.FingerprintMismatchError`. A reindex to another vector size (the same
-    model's, cut to other ``dimensions``) or between BM25 and learned sparse weights drops the
-    collection and creates it again (both are set at creation): documents the run does not list
-    are gone then.
+    model's, cut to other ``dimensions``), between BM25 and learned sparse weights, or to other named
+    vectors (:attr:`Fingerprint.layout`, fixed at creation) drops the collection and creates it
+    again: documents the run does not list are gone then.
 
     Example::
 
@@ -273,9 +274,9 @@ def open_collection(
         stored = store.fingerprint(collection)
         if stored is not None and stored.digest != fingerprint.digest:
             fingerprint.check_compatible(stored, allow_chunking_change=True)
-            if stored.sparse_idf != fingerprint.sparse_idf or stored.dimension != fingerprint.dimension:
-                # the vector size, and BM25 <-> learned sparse (the IDF modifier), are fixed at creation
-                logger.warning("rebuilding %s for %s", collection, fingerprint.sparse)
+            if stored.layout != fingerprint.layout:
+                # vector sizes, BM25 <-> learned sparse (the IDF modifier), named vectors: fixed at creation
+                logger.warning("rebuilding %s for %s", collection, fingerprint.to_dict())
                 store.drop_collection(collection)
             else:
                 store.set_fingerprint(collection, fingerprint)
@@ -517,17 +518,21 @@ class _Run:
             return
         self._write(parsed, vectors)
 
-    def _write(self, parsed: _Parsed, vectors: Sequence[Any] | np.ndarray) -> None:
+    def _write(self, parsed: _Parsed, vectors: np.ndarray | ChunkVectors) -> None:
         document, count = parsed.document, len(parsed.chunks)
         sparse: Sequence[SparseVector | None] = parsed.sparse or [None] * count
+        named = vectors.named_of if isinstance(vectors, ChunkVectors) else lambda index: {}
         points = [
             Point(
                 id=chunk.id,
                 vector=vector,
                 payload=chunk_payload(document, chunk, self.fingerprint, count),
                 sparse=terms,
+                named=named(index),
             )
-            for chunk, vector, terms in zip(parsed.chunks, vectors, sparse, strict=True)
+            for index, (chunk, vector, terms) in enumerate(
+                zip(parsed.chunks, dense_rows(vectors), sparse, strict=True)
+            )
         ]
         self.store.replace_document(self.collection, document.id, points, known_new=parsed.new)
         self.report.indexed += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,12 +13,17 @@ from chunkwise.pipeline.types import Chunk, Document, SparseVector
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One stored chunk: its id, dense ``vector``, optional ``sparse`` term weights and ``payload``."""
+    """One stored chunk: its id, dense ``vector``, optional ``sparse`` term weights and ``payload``.
+
+    ``named`` holds the vectors stored beside the dense one under the names of the collection's
+    :attr:`Fingerprint.vectors`: 1-D for a dense vector, 2-D (one row per token) for a multivector.
+    """
 
     id: str
     vector: np.ndarray
     payload: dict[str, Any]
     sparse: SparseVector | None = None
+    named: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def chunk_payload(
