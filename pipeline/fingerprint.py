@@ -49,6 +49,12 @@ class Fingerprint:
         return (self.sparse or {}).get("kind") != LEARNED_SPARSE
 
     @property
+    def dense_names(self) -> tuple[str, ...]:
+        """The dense vectors a dense query searches: ``"dense"`` and the named dense vectors."""
+        named = (name for name, spec in self.vectors.items() if spec["kind"] == NAMED_DENSE)
+        return ("dense", *sorted(named))
+
+    @property
     def layout(self) -> tuple[Any, ...]:
         """What a collection fixes when it is created: the dense size, whether sparse terms are
         scored with IDF, and the named vectors' kinds and sizes. Another layout needs a new collection."""

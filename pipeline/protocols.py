@@ -221,12 +221,15 @@ class StoreSearcher(Protocol):
         with_vectors: bool = False,
         fusion: Fusion | None = None,
         exact: bool = False,
+        using: Sequence[str] = ("dense",),
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, by ``sparse`` terms, or both fused (hybrid).
 
         ``with_vectors`` brings each hit's dense vector along (``SearchHit.vector``); ``fusion``
-        says how hybrid search fuses the two rankings (default: reciprocal rank fusion); ``exact``
-        compares with every vector instead of searching the approximate (HNSW) index.
+        says how hybrid search fuses the rankings (default: reciprocal rank fusion); ``exact``
+        compares with every vector instead of searching the approximate (HNSW) index. ``using``
+        names the dense vectors ``vector`` is compared with: ``"dense"``, and any dense vector of
+        the collection's :attr:`Fingerprint.vectors`; each gives a ranking, and all are fused.
         """
         ...
 
@@ -239,6 +242,7 @@ class StoreSearcher(Protocol):
         *,
         sparse: SparseVector | None = None,
         fusion: Fusion | None = None,
+        using: Sequence[str] = ("dense",),
     ) -> list[SearchHit]:
         """The ``k`` best documents, each as its best chunk, by the same modes as ``search``.
 

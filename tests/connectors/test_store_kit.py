@@ -122,16 +122,21 @@ class MemoryStore:
         with_vectors: bool = False,
         fusion: Fusion | None = None,
         exact: bool = False,
+        using: Sequence[str] = ("dense",),
     ) -> list[SearchHit]:
         candidates = self._matching(collection, filters)
         rankings = []
         if vector is not None:
-            rankings.append(self._dense(candidates, vector))
+            rankings.extend(self._dense(candidates, vector, name) for name in using)
         if sparse is not None:
             rankings.append(self._sparse(collection, candidates, sparse))
         if not rankings:
             raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
-        scores = rankings[0] if len(rankings) == 1 else self._fuse(rankings, k, fusion or Fusion())
+        scores = (
+            rankings[0]
+            if len(rankings) == 1
+            else self._fuse(rankings, k, fusion or Fusion(), sparse is not None)
+        )
         by_id = {point.id: point for point in candidates}
         hits = [
             SearchHit(
@@ -154,9 +159,13 @@ class MemoryStore:
         *,
         sparse: SparseVector | None = None,
         fusion: Fusion | None = None,
+        using: Sequence[str] = ("dense",),
     ) -> list[SearchHit]:
         return best_chunk_per_document(
-            lambda limit: self.search(collection, vector, limit, filters, sparse=sparse, fusion=fusion), k
+            lambda limit: self.search(
+                collection, vector, limit, filters, sparse=sparse, fusion=fusion, using=using
+            ),
+            k,
         )
 
     # internals
@@ -174,10 +183,11 @@ class MemoryStore:
         ]
 
     @staticmethod
-    def _dense(points: list[Point], vector: np.ndarray) -> dict[str, float]:
+    def _dense(points: list[Point], vector: np.ndarray, name: str) -> dict[str, float]:
         query = np.asarray(vector, dtype=np.float64)
         query = query / np.linalg.norm(query)
-        return {p.id: float(np.dot(query, p.vector) / np.linalg.norm(p.vector)) for p in points}
+        stored = {p.id: p.vector if name == "dense" else p.named[name] for p in points}
+        return {i: float(np.dot(query, v) / np.linalg.norm(v)) for i, v in stored.items()}
 
     def _sparse(self, collection: str, points: list[Point], terms: SparseVector) -> dict[str, float]:
         weighted = [p for p in self._points(collection).values() if p.sparse is not None]
@@ -197,7 +207,9 @@ class MemoryStore:
         return scores
 
     @staticmethod
-    def _fuse(rankings: list[dict[str, float]], k: int, fusion: Fusion) -> dict[str, float]:
+    def _fuse(
+        rankings: list[dict[str, float]], k: int, fusion: Fusion, sparse_last: bool
+    ) -> dict[str, float]:
         fused: dict[str, float] = {}
         for side, scores in enumerate(rankings):
             top = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: prefetch_limit(k)]
@@ -209,7 +221,7 @@ class MemoryStore:
                     share = (score - low) / (high - low) if high > low else 0.5
                     fused[point_id] = fused.get(point_id, 0.0) + float(np.clip(share, 0, 1))
             else:
-                weight = fusion.sparse_weight if side == 1 else 1.0
+                weight = fusion.sparse_weight if sparse_last and side == len(rankings) - 1 else 1.0
                 for rank, (point_id, _) in enumerate(top):
                     fused[point_id] = fused.get(point_id, 0.0) + 1 / ((rank + 1) / weight + RRF_K - 1)
         return fused
