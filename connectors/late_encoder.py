@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,14 @@ class _DocumentTokens:
     starts: list[int]
     windows: list[Window]
     headers: list[list[int]]  # per window: the header's token ids read before the document's
+
+
+class TokenStates(NamedTuple):
+    """A text's token ids, their start offsets, and their contextual vectors (one row per token)."""
+
+    ids: list[int]
+    starts: list[int]
+    states: np.ndarray
 
 
 class _HeaderAt:
@@ -188,24 +196,57 @@ class LateChunkingEncoder:
         poolers = [
             SpanPooler(t.starts, spans, dimension) for t, (_, spans) in zip(tokens, documents, strict=True)
         ]
+        for doc, k, states in self._run_windows(tokens):
+            self._pool_window(poolers[doc], tokens[doc], k, states, len(documents[doc][1]))
+        return [self.base.truncate(pooler.result(self.normalize)) for pooler in poolers]
+
+    def token_states_many(self, texts: Sequence[str]) -> list[TokenStates]:
+        """Each text's contextual token vectors (the transformer's last hidden state), one per token
+        of the text, each from the window that keeps it, with the tokens' ids and start offsets: the
+        special tokens and the document prompt are read but left out. What a multivector is made of.
+
+        Example::
+
+            [text] = late.token_states_many(["Debian packages are built with dpkg."])
+            text.states.shape   # (len(text.ids), hidden size)
+        """
+        self._transformer()
+        tokens = [self._tokenize(text) for text in texts]
+        kept: list[list[tuple[int, np.ndarray]]] = [[] for _ in texts]
+        for doc, k, states in self._run_windows(tokens):
+            kept[doc].append(self._kept(tokens[doc], k, states))
+        results = []
+        for doc, pieces in enumerate(kept):
+            pieces.sort(key=lambda piece: piece[0])
+            states = np.concatenate([piece[1] for piece in pieces])
+            results.append(TokenStates(tokens[doc].ids, tokens[doc].starts, states))
+        return results
+
+    def _run_windows(self, tokens: Sequence[_DocumentTokens]) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(document, window, hidden states) of every window of ``tokens``, windows sorted by length
+        and run in batches of ``batch_size``."""
         jobs = [(doc, k) for doc, t in enumerate(tokens) for k in range(len(t.windows))]
         jobs.sort(key=lambda job: _length(tokens[job[0]].windows[job[1]]))
         for first in range(0, len(jobs), self.batch_size):
             batch = jobs[first : first + self.batch_size]
             hidden = self._forward([self._window_ids(tokens[doc], k) for doc, k in batch])
             for (doc, k), states in zip(batch, hidden, strict=True):
-                self._pool_window(poolers[doc], tokens[doc], k, states, len(documents[doc][1]))
-        return [self.base.truncate(pooler.result(self.normalize)) for pooler in poolers]
+                yield doc, k, states
+
+    def _kept(self, tokens: _DocumentTokens, k: int, states: np.ndarray) -> tuple[int, np.ndarray]:
+        """The first document token window ``k`` keeps, and the states of the tokens it keeps."""
+        window = tokens.windows[k]
+        document_start = self._prefix_length() + len(tokens.headers[k])
+        first_kept = document_start + (window.keep_from - window.start)
+        return window.keep_from, states[first_kept : document_start + (window.end - window.start)]
 
     def _pool_window(
         self, pooler: SpanPooler, tokens: _DocumentTokens, k: int, states: np.ndarray, chunks: int
     ) -> None:
         window = tokens.windows[k]
         prefix = self._prefix_length()
-        document_start = prefix + len(tokens.headers[k])
-        first_kept = document_start + (window.keep_from - window.start)
-        last = document_start + (window.end - window.start)
-        pooler.add_tokens(window.keep_from, states[first_kept:last])
+        last = prefix + len(tokens.headers[k]) + (window.end - window.start)
+        pooler.add_tokens(*self._kept(tokens, k, states))
         if k == 0:
             for position in range(prefix if self._pools_prompt() else 0):
                 pooler.add_to_chunk(0, states[position])

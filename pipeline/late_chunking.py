@@ -58,7 +58,7 @@ class SpanPooler:
     """
 
     def __init__(self, token_starts: Sequence[int], spans: Sequence[tuple[int, int]], dimension: int) -> None:
-        self.ranges = [_token_range(token_starts, start, end) for start, end in spans]
+        self.ranges = [token_range(token_starts, start, end) for start, end in spans]
         self._order = sorted(range(len(self.ranges)), key=lambda chunk: self.ranges[chunk][0])
         self._firsts = [self.ranges[chunk][0] for chunk in self._order]
         self.sums = np.zeros((len(spans), dimension), dtype=np.float64)
@@ -90,7 +90,7 @@ class SpanPooler:
         return means.astype(np.float32)
 
 
-def _token_range(token_starts: Sequence[int], start: int, end: int) -> tuple[int, int]:
+def token_range(token_starts: Sequence[int], start: int, end: int) -> tuple[int, int]:
     """The tokens starting in ``[start, end)``; when none does (the chunk lies inside one long
     token, such as a run of characters the model reads as a single unknown word), that token."""
     first, last = bisect.bisect_left(token_starts, start), bisect.bisect_left(token_starts, end)
