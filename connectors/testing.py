@@ -11,7 +11,7 @@ Writing a new store
    (:class:`~chunkwise.pipeline.protocols.StoreReader`) and searching role
    (:class:`~chunkwise.pipeline.protocols.StoreSearcher`), plus ``close``. A store keeps points
    (:class:`~chunkwise.pipeline.points.Point`: an id, a dense vector, optional sparse term
-   weights, a payload) in named collections, each stamped with the
+   weights and named vectors, a payload) in named collections, each stamped with the
    :class:`~chunkwise.pipeline.fingerprint.Fingerprint` of the pipeline that fills it; it never
    embeds. The helpers of ``chunkwise.connectors.qdrant_common`` (``check_collection_name``,
    ``check_stored_fingerprint``, ``best_hits``, ``best_chunk_per_document``) and
@@ -925,7 +925,57 @@ class PersistenceTests(StoreFixtures):
             assert reopened.fingerprint(COLLECTION) == FINGERPRINT
 
 
-class StoreConformance(CollectionTests, WriteTests, SearchTests, HybridSearchTests, CopyTests):
+NAMED_FINGERPRINT = replace(
+    FINGERPRINT,
+    chunking={"strategy": "late"},
+    vectors={"alone": {"kind": "dense", "size": DIMENSION, "strategy": "fixed"}},
+)
+
+
+class NamedVectorTests(StoreFixtures):
+    """Dense vectors stored under a name beside the dense one (``Fingerprint.vectors``, here
+    ``alone``): kept with their points, searched by name (``using``), several rankings fused."""
+
+    @pytest.fixture
+    def named(self, store: Store) -> tuple[Store, list[Point]]:
+        store.ensure_collection(COLLECTION, NAMED_FINGERPRINT)
+        doc = make_doc("/docs/n.md", chunks=6, seed=4)
+        alone = unit_vectors(6, 5)
+        points = [replace(point, named={"alone": alone[i]}) for i, point in enumerate(doc.points)]
+        store.replace_document(COLLECTION, doc.id, points)
+        return store, points
+
+    def test_named_vectors_are_kept_with_their_points(self, named) -> None:
+        store, points = named
+        read = {point.id: point for point in store.points(COLLECTION)}
+
+        assert store.fingerprint(COLLECTION) == NAMED_FINGERPRINT
+        for point in points:
+            np.testing.assert_allclose(read[point.id].named["alone"], point.named["alone"], atol=1e-6)
+            np.testing.assert_allclose(read[point.id].vector, point.vector, atol=1e-6)
+
+    def test_using_searches_a_named_vector_and_fuses_several(self, named) -> None:
+        store, points = named
+        query = points[2].named["alone"]
+        ids = [point.id for point in points]
+
+        def ranked(vectors: list[np.ndarray]) -> list[str]:
+            return [ids[i] for i in np.argsort(-(np.stack(vectors) @ query))]
+
+        by_alone = ranked([point.named["alone"] for point in points])
+        by_dense = ranked([point.vector for point in points])
+        alone = store.search(COLLECTION, query, k=6, using=("alone",))
+        fused = store.search(COLLECTION, query, k=6, using=("dense", "alone"), fusion=Fusion("rrf"))
+
+        assert [hit.id for hit in alone] == by_alone
+        rrf = {i: 1 / (60 + by_alone.index(i)) + 1 / (60 + by_dense.index(i)) for i in ids}  # ranks from 0
+        assert [hit.id for hit in fused] == sorted(ids, key=lambda i: (-rrf[i], i))
+        assert [hit.score for hit in fused] == pytest.approx(sorted(rrf.values(), reverse=True), rel=1e-5)
+
+
+class StoreConformance(
+    CollectionTests, WriteTests, SearchTests, HybridSearchTests, NamedVectorTests, CopyTests
+):
     """Every test a store must pass, whatever it keeps its points on. Subclass it and give the
     subclass a ``store`` fixture; add :class:`PersistenceTests` for a store on disk."""
 
@@ -938,6 +988,7 @@ __all__ = [
     "CollectionTests",
     "CopyTests",
     "HybridSearchTests",
+    "NamedVectorTests",
     "PersistenceTests",
     "SearchTests",
     "StoreConformance",

@@ -1,5 +1,6 @@
-"""Named vectors beside the dense one, on Qdrant Edge and qdrant-client: created from the fingerprint,
-written, read back, searched alone or fused, and rebuilt when a reindex changes them."""
+"""Named vectors beside the dense one, on Qdrant Edge and qdrant-client: a dense one and a multivector
+created from the fingerprint, written and read back, and rebuilt when a reindex changes them (searching
+named dense vectors is in the store kit, ``chunkwise.testing.NamedVectorTests``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from chunkwise.pipeline.errors import FingerprintMismatchError
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.indexing import open_collection
 from chunkwise.pipeline.points import Point
-from chunkwise.pipeline.types import Fusion
 
 SIZE, TOKEN_SIZE, COUNT = 8, 4, 12
 PLAIN = Fingerprint(model="m", dimension=SIZE, chunking={"strategy": "late"})
@@ -72,27 +72,6 @@ def test_named_vectors_are_written_and_read_back(store: QdrantStore, points: lis
         np.testing.assert_allclose(back.named["alone"], point.named["alone"], atol=1e-6)
         np.testing.assert_allclose(back.named["tokens"], point.named["tokens"], atol=1e-6)
         np.testing.assert_allclose(back.vector, point.vector, atol=1e-6)
-
-
-def test_a_query_searches_the_named_vectors_it_uses_and_fuses_their_rankings(
-    store: QdrantStore, points: list[Point]
-) -> None:
-    store.ensure_collection("docs", NAMED)
-    store.write_points("docs", points)
-    query = points[3].named["alone"]
-    ids = [point.id for point in points]
-
-    alone = store.search("docs", query, k=COUNT, using=("alone",), exact=True)
-    late = store.search("docs", query, k=COUNT, exact=True)
-    fused = store.search("docs", query, k=COUNT, using=("dense", "alone"), fusion=Fusion("rrf"))
-
-    by_alone = [ids[i] for i in np.argsort(-np.stack([p.named["alone"] for p in points]) @ query)]
-    by_late = [ids[i] for i in np.argsort(-np.stack([p.vector for p in points]) @ query)]
-    assert [hit.id for hit in alone] == by_alone
-    assert [hit.id for hit in late] == by_late
-    rrf = {i: 1 / (60 + by_alone.index(i)) + 1 / (60 + by_late.index(i)) for i in ids}  # ranks from 0
-    assert [hit.id for hit in fused] == sorted(ids, key=lambda i: (-rrf[i], i))
-    assert fused[0].score == pytest.approx(rrf[fused[0].id], rel=1e-5)
 
 
 def test_a_pipeline_without_the_named_vectors_is_refused_and_a_reindex_rebuilds(
