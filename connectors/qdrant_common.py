@@ -145,6 +145,12 @@ def prefetch_limit(k: int) -> int:
     return k
 
 
+def rescore_limit(k: int) -> int:
+    """How many candidates each ranking (dense, sparse) brings to a MaxSim rescoring: ``4 k``, so
+    that the token vectors reorder a pool deeper than the ``k`` hits asked for."""
+    return 4 * k
+
+
 def fused_limit(k: int, queries: int) -> int:
     """How many hits to ask of a search: every fused candidate, so that ties can be broken fairly."""
     return k if queries == 1 else queries * prefetch_limit(k)

@@ -352,7 +352,7 @@ class EdgeDriver:
         return [hit.value for hit in facets.hits if hit.count > 0]  # deleted values linger with count 0
 
     def _query(self, collection: str, plan: SearchPlan) -> list[Any]:
-        from qdrant_edge import Prefetch, QueryRequest, SearchParams
+        from qdrant_edge import Prefetch, Query, QueryRequest, SearchParams
 
         queries = _queries(plan)
         params = self._search_params(collection, SearchParams, exact=plan.exact)
@@ -361,7 +361,20 @@ class EdgeDriver:
             "with_vector": [DENSE] if plan.with_vectors else False,
             "score_threshold": plan.score_threshold,
         }
-        if plan.fusion is None:
+        if plan.multivector is not None:  # MaxSim over all, or over the others' candidates
+            maxsim = Query.Nearest(plan.multivector, using=plan.multivector_name)
+            request = QueryRequest(
+                limit=plan.limit,
+                prefetches=[
+                    Prefetch(limit=plan.prefetch, query=q, filter=plan.filter, params=params) for q in queries
+                ]
+                or None,
+                query=maxsim,
+                filter=plan.filter,
+                params=params,
+                **returned,
+            )
+        elif plan.fusion is None:
             request = QueryRequest(
                 limit=plan.limit, query=queries[0], filter=plan.filter, params=params, **returned
             )

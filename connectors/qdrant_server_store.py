@@ -201,9 +201,18 @@ class ClientDriver:
 
         queries = _queries(plan)
         params = models.SearchParams(exact=True) if plan.exact else None
-        if plan.fusion is None:
+        arguments: dict[str, Any]
+        if plan.multivector is not None:  # MaxSim over all, or over the others' candidates
+            limit, where = plan.prefetch, plan.filter
+            prefetch = [
+                models.Prefetch(query=query, using=using, limit=limit, filter=where, params=params)
+                for query, using in queries
+            ]
+            arguments = {"query": plan.multivector, "using": plan.multivector_name, "search_params": params}
+            arguments.update(prefetch=prefetch or None)
+        elif plan.fusion is None:
             [(query, using)] = queries
-            arguments: dict[str, Any] = {"query": query, "using": using, "search_params": params}
+            arguments = {"query": query, "using": using, "search_params": params}
         else:
             arguments = {
                 "prefetch": [

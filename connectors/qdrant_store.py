@@ -33,10 +33,11 @@ from chunkwise.connectors.qdrant_common import (
     point_from_record,
     prefetch_limit,
     read_manifest,
+    rescore_limit,
     search_hit,
 )
 from chunkwise.pipeline.errors import ConfigurationError
-from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
 from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
@@ -46,7 +47,9 @@ from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 class SearchPlan:
     """One search as the engine runs it: a dense query (against each dense vector named in ``using``)
     and/or a sparse query, several rankings fused; the engine's ``limit``, each ranking's
-    ``prefetch`` depth when fused, and what comes back."""
+    ``prefetch`` depth when fused, and what comes back. With ``multivector`` (a query's token
+    vectors), the named multivector of that name is scored by MaxSim: over the whole collection
+    alone, else over the dense and sparse rankings' candidates (``prefetch`` each), rescored."""
 
     dense: list[float] | None
     sparse: SparseVector | None
@@ -58,6 +61,8 @@ class SearchPlan:
     with_vectors: bool = False
     exact: bool = False
     using: tuple[str, ...] = (DENSE,)
+    multivector: list[list[float]] | None = None
+    multivector_name: str = MULTIVECTOR
 
     @property
     def dense_names(self) -> tuple[str, ...]:
@@ -269,11 +274,16 @@ class QdrantStore:
         fusion: Fusion | None = None,
         exact: bool = False,
         using: Sequence[str] = (DENSE,),
+        multivector: np.ndarray | None = None,
     ) -> list[SearchHit]:
         """The ``k`` closest chunks by ``vector``, ``sparse`` terms, or both fused by rank (hybrid).
 
         ``using`` names the dense vectors ``vector`` is searched against (``("dense", "alone")``:
         the late and the chunk-alone vectors, their rankings fused with the sparse one's).
+        ``multivector``, a query's token vectors (tokens x size), ranks by MaxSim over the
+        collection's multivector: every chunk when neither ``vector`` nor ``sparse`` is given, else
+        the candidates their rankings bring (:func:`~connectors.qdrant_common.rescore_limit` each),
+        rescored.
         Equal scores come back ordered by id: the same query always gives the same list.
         """
         driver = self._driver
@@ -285,6 +295,7 @@ class QdrantStore:
             filters,
             fusion,
             using,
+            multivector=multivector,
             score_threshold=score_threshold,
             with_vectors=with_vectors,
             exact=exact,
@@ -301,6 +312,7 @@ class QdrantStore:
         sparse: SparseVector | None = None,
         fusion: Fusion | None = None,
         using: Sequence[str] = (DENSE,),
+        multivector: np.ndarray | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best documents by ``vector``, ``sparse`` terms or both (hybrid), as their best chunks.
 
@@ -310,15 +322,22 @@ class QdrantStore:
         searched until they hold ``k`` documents or the collection has no more chunks to give.
         """
         driver = self._driver
-        plan = self._plan(vector, sparse, k, filters, fusion, using)
-        if not plan.fused:
+        plan = self._plan(vector, sparse, k, filters, fusion, using, multivector=multivector)
+        if not plan.fused and plan.multivector is None:
             driver._check_readable(collection)
             grouped = driver._query_groups(collection, plan, "document_id")
             if grouped is not None:
                 return [search_hit(point) for point in grouped]
         return best_chunk_per_document(
             lambda limit: self.search(
-                collection, vector, limit, filters, sparse=sparse, fusion=fusion, using=using
+                collection,
+                vector,
+                limit,
+                filters,
+                sparse=sparse,
+                fusion=fusion,
+                using=using,
+                multivector=multivector,
             ),
             k,
         )
@@ -331,15 +350,31 @@ class QdrantStore:
         filters: Mapping[str, Any] | None,
         fusion: Fusion | None,
         using: Sequence[str] = (DENSE,),
+        *,
+        multivector: np.ndarray | None = None,
         **returned: Any,
     ) -> SearchPlan:
         """The plan of a search for the ``k`` best chunks (``returned``: threshold, vectors, exact)."""
-        if vector is None and sparse is None:
-            raise ConfigurationError("a search needs a dense vector, sparse terms, or both")
+        if vector is None and sparse is None and multivector is None:
+            raise ConfigurationError("a search needs a dense vector, sparse terms, token vectors, or some")
         if not using:
             raise ConfigurationError("a search needs at least one dense vector name to use")
         dense = np.asarray(vector, dtype=np.float32).tolist() if vector is not None else None
         queries = (len(using) if dense is not None else 0) + (sparse is not None)
+        if multivector is not None:  # MaxSim ranks all, or rescores the candidates of the others
+            tokens = np.asarray(multivector, dtype=np.float32)
+            if tokens.ndim != 2 or not len(tokens):
+                raise ConfigurationError(f"a multivector query is (tokens, size), not {tokens.shape}")
+            return SearchPlan(
+                dense=dense,
+                sparse=sparse,
+                limit=k,
+                prefetch=rescore_limit(k),
+                filter=payload_filter(self._driver._models, filters),
+                using=tuple(using),
+                multivector=tokens.tolist(),
+                **returned,
+            )
         return SearchPlan(
             dense=dense,
             sparse=sparse,
