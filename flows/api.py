@@ -72,6 +72,9 @@ def ingest(
     collection: str | None = None,
     options: IngestOptions | None = None,
     progress: bool | ProgressCallback = False,
+    dask: str | None = None,
+    workers: int | None = None,
+    batch_documents: int = DEFAULT_BATCH_DOCUMENTS,
     **option_values: Any,
 ) -> RunReport:
     """Parse, chunk, embed and store the documents under ``paths``; unchanged ones are skipped.
@@ -83,14 +86,26 @@ def ingest(
     (``report.errors``, ``report.exit_code == 2``); a problem with the whole run raises
     :class:`~chunkwise.pipeline.errors.ChunkwiseError`.
 
+    ``dask`` (a scheduler's address, ``tcp://host:8786``) or ``workers`` (a local cluster of that
+    many processes) runs the ingest flow on Dask, ``batch_documents`` documents per task: the workers
+    parse, chunk and embed; a Qdrant server is written by them, any other store by this process
+    (no progress bar then).
+
     Example::
 
         report = chunkwise.ingest(["manuals/", "faq.html"], collection="docs", chunk_size=128)
         print(report.indexed, report.failed)
+        chunkwise.ingest("manuals/", collection="docs", workers=4)
     """
     options = _ingest_options(options, option_values)
     settings = Settings()
     collection = collection or settings.collection
+    if dask is not None or workers is not None:
+        if isinstance(store, Store):
+            raise ConfigurationError("--dask and --workers need the store's location, not an open store")
+        runner = _dask_runner(dask, workers)
+        location = os.fspath(store or settings.store)
+        return _ingest_on_dask(paths, location, collection, options, runner, batch_documents)
     encoder, parser = build_embedder(options), build_parser(options)
     source = build_source(_paths(paths), options)
     opened = _opened(store, settings, quantization=options.quantization)
@@ -441,6 +456,37 @@ def optimize(store: Store, collection: str, *, quiet: bool) -> None:
     if isinstance(store, QdrantEdgeStore):
         with console.status(not quiet, f"Optimizing {collection} (a large first write builds its index)"):
             store.optimize(collection)
+
+
+def _dask_runner(address: str | None, workers: int | None) -> Any:
+    """The Dask task runner of ``--dask``/``--workers``, once the options and the address are checked."""
+    from chunkwise.flows.dask import check_dask_options, check_reachable, dask_task_runner
+
+    check_dask_options(address, workers)
+    if address is not None:
+        check_reachable(address)
+    return dask_task_runner(address, workers)
+
+
+def _ingest_on_dask(
+    paths: PathArgument | Sequence[PathArgument],
+    location: str,
+    collection: str,
+    options: IngestOptions,
+    runner: Any,
+    batch_documents: int,
+) -> RunReport:
+    """The ingest flow into the store at ``location``, its batches run by ``runner``."""
+    from chunkwise.flows.ingest import ingest_flow
+
+    report: RunReport = ingest_flow.with_options(task_runner=runner)(
+        _paths(paths),
+        store=location,
+        collection=collection,
+        options=options,
+        batch_documents=batch_documents,
+    )
+    return report
 
 
 def _ingest_options(options: IngestOptions | None, values: dict[str, Any]) -> IngestOptions:

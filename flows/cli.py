@@ -74,12 +74,38 @@ def ingest(
     store: StoreOption = None,
     collection: CollectionOption = None,
     as_json: JsonOption = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="Run on the Dask cluster whose scheduler is at this address (tcp://HOST:8786): its "
+            "workers parse, chunk and embed. Needs chunkwise[dask].",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", help="Start a Dask cluster of this many worker processes here for the run."
+        ),
+    ] = None,
+    batch_documents: Annotated[
+        int, typer.Option(min=1, help="With --dask or --workers: documents per task.")
+    ] = DEFAULT_BATCH_DOCUMENTS,
 ) -> None:
     """Parse, chunk, embed and store documents; unchanged ones are skipped.
 
     Exit 0: all indexed; 2: some failed (the rest is indexed); 1: fatal error.
     """
-    report = api.ingest(paths, store=store, collection=collection, options=options, progress=not as_json)
+    report = api.ingest(
+        paths,
+        store=store,
+        collection=collection,
+        options=options,
+        progress=not as_json,
+        dask=dask,
+        workers=workers,
+        batch_documents=batch_documents,
+    )
     if as_json:
         _print_json(report.to_dict())
     else:

@@ -4,6 +4,9 @@ discover (list, hash, plan batches) -> index_batch per batch (mapped, bounded by
 runner, retried on store failures, cached on the batch's content hashes and pipeline) ->
 settle (prune, count outdated documents, build the index) -> a Markdown artifact of the report.
 Tasks pass paths, options, batches of ids and reports; each builds its own model and client.
+On a task runner whose tasks run in other processes (Dask: :mod:`chunkwise.flows.dask`), a store
+that only one process may open is written by the flow process: prepare-batch tasks parse, chunk
+and embed, and write-batch writes their points here.
 """
 
 from __future__ import annotations
@@ -15,23 +18,27 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
-from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture, wait
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.sources import normalize_location
+from chunkwise.connectors.stores import Store
 from chunkwise.flows.artifacts import artifact_key, report_markdown
 from chunkwise.flows.components import build_source
 from chunkwise.flows.environment import quiet_libraries
 from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_store
 from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
 from chunkwise.pipeline.batching import Batch, plan_batches
+from chunkwise.pipeline.deferred import PreparedBatch, prepare_items, write_prepared
 from chunkwise.pipeline.errors import ChunkwiseError, FingerprintMismatchError, StoreError, StoreInUseError
 from chunkwise.pipeline.ids import document_id
 from chunkwise.pipeline.indexing import index_items, open_collection, settle_unlisted
+from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.report import RunReport
 
 quiet_libraries()  # flow runs start in processes of their own (served, deployed): no progress bars
@@ -133,6 +140,11 @@ def index_batch(
             skip_unchanged=options.skip_unchanged,
             reindex=options.reindex,
         )
+    _log_batch(batch, report)
+    return report
+
+
+def _log_batch(batch: Batch, report: RunReport) -> None:
     get_run_logger().info(
         "batch %s: %d indexed, %d unchanged, %d failed, %d chunks in %.1f s",
         batch.label,
@@ -142,7 +154,46 @@ def index_batch(
         report.chunks,
         report.seconds,
     )
-    return report
+
+
+@task(
+    name="prepare-batch",
+    task_run_name="prepare-batch-{batch.label}",
+    cache_policy=NO_CACHE,
+    persist_result=False,  # the points go straight to the flow, which writes them
+)
+def prepare_batch(
+    batch: Batch,
+    paths: list[str],
+    options: IngestOptions,
+    stored: dict[str, StoredDocument],
+) -> PreparedBatch:
+    """Read, parse, chunk and embed one batch without opening the store (which another process holds):
+    its points go back to the flow, ``write_batch`` stores them. ``stored``: the batch's manifest."""
+    parts = pipeline_parts(options)
+    prepared = prepare_items(
+        build_source(paths, options),
+        batch.items,
+        parts.parser,
+        parts.chunker,
+        parts.embedder,
+        stored=stored,
+        fingerprint=parts.fingerprint,
+        sparse_encoder=parts.sparse_encoder,
+        batch_chunks=options.batch_chunks,
+        skip_unchanged=options.skip_unchanged,
+        reindex=options.reindex,
+    )
+    _log_batch(batch, prepared.report)
+    return prepared
+
+
+@task(name="write-batch", task_run_name="write-batch-{batch.label}", tags=[WRITE_TAG], **_store_retries)
+def write_batch(batch: Batch, prepared: PreparedBatch, location: str, collection: str) -> RunReport:
+    """Write the points a prepare-batch task made, in this process, which holds the store."""
+    with shared_store(location) as store:
+        write_prepared(store, collection, prepared.documents)
+    return prepared.report
 
 
 @task(name="settle", **_store_retries)
@@ -211,11 +262,14 @@ def ingest_flow(
     logger = get_run_logger()
     report = RunReport()
     # held for the run, so that tasks in this process share one store
-    with shared_store(location, options.quantization):
+    with shared_store(location, options.quantization) as held:
         plan = discover(paths, location, collection, options, batch_documents)
-        submitted = _index(plan.batches, paths, location, collection, options)
-        wait([future for _, future in submitted])
-        failures = _count(submitted, report)
+        if _writes_in_tasks(location):
+            submitted = _index(plan.batches, paths, location, collection, options)
+            wait([future for _, future in submitted])
+            failures = _count(submitted, report)
+        else:
+            failures = _prepare_and_write(plan.batches, held, paths, location, collection, options, report)
         if not failures:
             report.add(settle(paths, location, collection, options, plan.fingerprint, report.indexed > 0))
     report.seconds = time.perf_counter() - started
@@ -262,6 +316,46 @@ def _index(
         refreshing = index_batch.with_options(refresh_cache=True)
         submitted += zip(pending, refreshing.map(pending, **constants), strict=True)
     return submitted
+
+
+def _writes_in_tasks(location: str) -> bool:
+    """Whether batch tasks write the store themselves: they run in this process (threads share its
+    one open store), or the store is a server that takes writes from many processes."""
+    if location.startswith(("http://", "https://")):
+        return True
+    context = FlowRunContext.get()
+    return context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
+def _prepare_and_write(
+    batches: Sequence[Batch],
+    store: Store,
+    paths: list[str],
+    location: str,
+    collection: str,
+    options: IngestOptions,
+    report: RunReport,
+) -> list[BaseException]:
+    """Batches prepared elsewhere (parsed, chunked, embedded), written here as each comes back.
+
+    Batches the store holds current are counted unchanged, as the cache would; the others go to
+    the workers with their part of the manifest. Returns the errors of batches that failed."""
+    reusable = options.skip_unchanged and not options.reindex
+    futures: dict[PrefectFuture[PreparedBatch], Batch] = {}
+    for batch in batches:
+        if batch.current and reusable:
+            report.add(RunReport(seen=len(batch.documents), unchanged=len(batch.documents)))
+            continue
+        stored = store.stored_documents(collection, document_ids=[document_id(i.uri) for i in batch.items])
+        futures[prepare_batch.submit(batch, paths, options, stored)] = batch
+    failures: list[BaseException] = []
+    for future in as_completed(list(futures)):
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            failures.append(_exception(state))
+            continue
+        report.add(write_batch(futures[future], future.result(), location, collection))
+    return failures
 
 
 def _count(
