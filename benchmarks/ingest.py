@@ -187,7 +187,7 @@ def given_corpora(paths: list[str], limit: int | None) -> list[Corpus]:
 def warm_up(encoder: SentenceTransformerEncoder, parser: Any, files: list[Path]) -> None:
     """Load the model and run it once; parse the smallest file of each type once (imports)."""
     encoder.encode_documents(WARMUP_TEXTS)
-    encoder.model.encode(WARMUP_TEXTS, batch_size=encoder.batch_size, normalize_embeddings=True)
+    encoder.model.encode(WARMUP_TEXTS, batch_size=raw_batch_size(encoder), normalize_embeddings=True)
     smallest: dict[str, Path] = {}
     for file in sorted(files, key=lambda f: f.stat().st_size):
         smallest.setdefault(file.suffix.lower(), file)
@@ -229,9 +229,14 @@ def run_pipeline(corpus: Corpus, encoder: SentenceTransformerEncoder, options: I
 def raw_encode(encoder: SentenceTransformerEncoder, texts: list[str]) -> float:
     started = time.perf_counter()
     encoder.model.encode(
-        texts, batch_size=encoder.batch_size, normalize_embeddings=True, show_progress_bar=False
+        texts, batch_size=raw_batch_size(encoder), normalize_embeddings=True, show_progress_bar=False
     )
     return time.perf_counter() - started
+
+
+def raw_batch_size(encoder: SentenceTransformerEncoder) -> int:
+    """The encoder's fixed batch size, else sentence-transformers' default (32), for raw ``encode``."""
+    return encoder.batch_size or 32
 
 
 def pipeline_encode(encoder: SentenceTransformerEncoder, groups: list[list[str]]) -> float:

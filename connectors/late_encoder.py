@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chunkwise.connectors.devices import plan_batches
 from chunkwise.connectors.model_traits import includes_prompt
 from chunkwise.connectors.offline import DEFAULT_MODEL
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
@@ -65,10 +66,12 @@ class LateChunkingEncoder:
     position limit); consecutive windows share ``overlap`` tokens of context (default 32: it gives
     each window's first tokens the left context they lack; on the Debian FAQ evaluation set, +3.8
     to +7.2 points of passage nDCG@10 over no overlap at W=256). Windows of
-    all documents in a call are sorted by length and run in padded batches of ``batch_size``,
-    so memory is bounded by ``batch_size × window`` whatever the document length. Queries are
+    all documents in a call are sorted by length and run in padded batches, as many windows as
+    fit the device's token budget (:func:`connectors.devices.plan_batches`), or ``batch_size``
+    windows when it is given, so memory is bounded whatever the document length. Queries are
     embedded as usual, by the same model. ``backend`` runs the model with PyTorch or ONNX Runtime
-    (see :class:`SentenceTransformerEncoder`).
+    (see :class:`SentenceTransformerEncoder`) on ``device`` at ``precision`` (see
+    :mod:`connectors.devices`).
 
     A chunk's vector is the mean of its token vectors, so only a model that mean-pools is taken:
     one that pools otherwise (CLS, last token, max, weighted mean, a latent attention layer, or a
@@ -90,8 +93,9 @@ class LateChunkingEncoder:
         *,
         window: int | None = None,
         overlap: int = DEFAULT_LATE_OVERLAP,
-        batch_size: int = 16,
-        device: str | None = None,
+        batch_size: int | None = None,
+        device: str | None = "auto",
+        precision: str | None = "auto",
         normalize: bool = True,
         trust_remote_code: bool = False,
         headers: bool = False,
@@ -101,10 +105,15 @@ class LateChunkingEncoder:
             raise ConfigurationError(f"window ({window}) must be >= 3")
         if overlap < 0:
             raise ConfigurationError(f"late overlap ({overlap}) must be >= 0")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
         self.base = SentenceTransformerEncoder(
-            model, device=device, normalize=normalize, trust_remote_code=trust_remote_code, backend=backend
+            model,
+            device=device,
+            precision=precision,
+            normalize=normalize,
+            trust_remote_code=trust_remote_code,
+            backend=backend,
         )
         self.requested_window = window
         self.overlap = overlap
@@ -120,7 +129,7 @@ class LateChunkingEncoder:
         *,
         window: int | None = None,
         overlap: int = DEFAULT_LATE_OVERLAP,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         headers: bool = False,
     ) -> LateChunkingEncoder:
         """A late-chunking encoder sharing ``encoder``'s model (loaded once for both)."""
@@ -224,12 +233,13 @@ class LateChunkingEncoder:
 
     def _run_windows(self, tokens: Sequence[_DocumentTokens]) -> Iterator[tuple[int, int, np.ndarray]]:
         """(document, window, hidden states) of every window of ``tokens``, windows sorted by length
-        and run in batches of ``batch_size``."""
+        (longest first) and run in batches within the device's token budget, or of ``batch_size``."""
         jobs = [(doc, k) for doc, t in enumerate(tokens) for k in range(len(t.windows))]
-        jobs.sort(key=lambda job: _length(tokens[job[0]].windows[job[1]]))
-        for first in range(0, len(jobs), self.batch_size):
-            batch = jobs[first : first + self.batch_size]
-            hidden = self._forward([self._window_ids(tokens[doc], k) for doc, k in batch])
+        inputs = [self._window_ids(tokens[doc], k) for doc, k in jobs]
+        budget = self.base.batch_budget() if self.batch_size is None else 0
+        for rows in plan_batches([len(ids) for ids in inputs], budget, self.batch_size):
+            batch = [jobs[row] for row in rows]
+            hidden = self._forward([inputs[row] for row in rows])
             for (doc, k), states in zip(batch, hidden, strict=True):
                 yield doc, k, states
 
@@ -334,7 +344,3 @@ class LateChunkingEncoder:
     def _prefix_length(self) -> int:
         """How many tokens come before the document's in a window ([CLS] and the prompt's)."""
         return len(self._special_wrapping()[0]) + len(self._prompt_ids())
-
-
-def _length(window: Window) -> int:
-    return window.end - window.start

@@ -67,7 +67,8 @@ class ChunkwiseRetriever(BaseRetriever):
     ``expand="section"`` to its whole section; passages that overlap are merged. ``mmr=True``
     reorders ``fetch_k`` candidates by maximal marginal relevance. Queries are embedded as the
     collection's documents were: cut to its Matryoshka dimensions, under its query prompt
-    (``query_prompt`` puts another one). Every option but the store and collection can also be
+    (``query_prompt`` puts another one), on ``device`` at ``precision`` (see
+    :mod:`connectors.devices`). Every option but the store and collection can also be
     given per call: ``retriever.invoke(query, k=2, filter={...})``.
 
     Example::
@@ -96,6 +97,8 @@ class ChunkwiseRetriever(BaseRetriever):
     trust_remote_code: bool = False
     dimensions: int | None = None  # checked against the collection's: its vectors' size is fixed
     query_prompt: str | None = None  # None: the one the collection recorded (else the model's)
+    device: str = "auto"  # where queries are embedded: auto, cpu, cuda, cuda:N, mps
+    precision: str = "auto"  # auto (fp16 on CUDA), fp32, fp16
 
     _fingerprint: Fingerprint = PrivateAttr()
     _owns_store: bool = PrivateAttr(default=False)
@@ -120,6 +123,8 @@ class ChunkwiseRetriever(BaseRetriever):
             )
         self._fingerprint = fingerprint
         options = _query_encoder_options(fingerprint, self.dimensions, self.query_prompt)
+        if options.get("backend", "torch") == "torch":  # the onnx backends run on the CPU
+            options.update(device=self.device, precision=self.precision)
         self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code, options)
         self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
         if self.mode is None:
@@ -232,7 +237,8 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
 
     ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``fusion``, ``filter``,
     ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
-    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``, ``dimensions``, ``query_prompt``.
+    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``, ``dimensions``, ``query_prompt``,
+    ``device`` and ``precision`` (where queries are embedded; see :mod:`connectors.devices`).
 
     Example::
 
@@ -250,11 +256,15 @@ def shared_encoder(
     query_prompt: str | None = None,
     document_prompt: str | None = None,
     backend: str = "torch",
+    device: str = "auto",
+    precision: str = "auto",
 ) -> SentenceTransformerEncoder:
     """One loaded encoder per model and options for the whole process (retrievers of one model
     share it, and threads asking at once get the same one: the model is loaded once)."""
     with _SHARED_ENCODERS_LOCK:
-        return _shared_encoder(model, trust_remote_code, dimensions, query_prompt, document_prompt, backend)
+        return _shared_encoder(
+            model, trust_remote_code, dimensions, query_prompt, document_prompt, backend, device, precision
+        )
 
 
 _SHARED_ENCODERS_LOCK = threading.Lock()
@@ -268,6 +278,8 @@ def _shared_encoder(
     query_prompt: str | None,
     document_prompt: str | None,
     backend: str,
+    device: str,
+    precision: str,
 ) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(
         model,
@@ -276,6 +288,8 @@ def _shared_encoder(
         query_prompt=query_prompt,
         document_prompt=document_prompt,
         backend=backend,
+        device=device,
+        precision=precision,
     )
 
 

@@ -11,6 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from chunkwise.connectors.devices import (
+    Placement,
+    check_device,
+    check_precision,
+    plan_batches,
+    resolve_placement,
+    token_budget,
+)
 from chunkwise.connectors.model_description import ModelDescription, ModelDescriptionCache
 from chunkwise.connectors.model_traits import model_prompts, pooling_kind, truncate_vectors
 from chunkwise.connectors.offline import DEFAULT_MODEL, resolve_model
@@ -54,6 +62,11 @@ class SentenceTransformerEncoder:
     of PyTorch's, so interchangeable with them; ``onnx-int8``: its weights quantized to int8, faster
     but different vectors, recorded in the collection's fingerprint). See :mod:`connectors.onnx_backend`.
 
+    ``device`` is ``auto`` (CUDA, else MPS, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``;
+    ``precision`` ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32`` or ``fp16`` (GPU only); see
+    :mod:`connectors.devices`. Texts are embedded in batches sized by their token counts (longest
+    first, as many as fit the device's token budget), or of ``batch_size`` texts when it is given.
+
     Example::
 
         encoder = SentenceTransformerEncoder()
@@ -67,8 +80,9 @@ class SentenceTransformerEncoder:
         self,
         model: str = DEFAULT_MODEL,
         *,
-        device: str | None = None,
-        batch_size: int = 32,
+        device: str | None = "auto",
+        precision: str | None = "auto",
+        batch_size: int | None = None,
         normalize: bool = True,
         max_tokens: int | None = None,
         trust_remote_code: bool = False,
@@ -78,19 +92,18 @@ class SentenceTransformerEncoder:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
     ) -> None:
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ConfigurationError(f"batch_size ({batch_size}) must be >= 1")
         if dimensions is not None and dimensions < 1:
             raise ConfigurationError(f"dimensions ({dimensions}) must be >= 1")
         self.backend = check_backend(backend)
         if backend in ONNX_BACKENDS:
             onnxruntime_module()  # installed, else say how to install it
-            if device not in (None, "cpu"):
-                raise ConfigurationError(
-                    f"backend {backend} runs on the CPU: leave device out, not {device!r}"
-                )
+        self.requested_device, self.requested_precision = check_device(device), check_precision(precision)
+        self._placement: Placement | None = None
+        if (self.requested_device, self.requested_precision) != ("auto", "auto") or backend != "torch":
+            self._placement = resolve_placement(device, precision, backend)  # a device asked for: now
         self.model_name = model
-        self.device = device
         self.batch_size = batch_size
         self.normalize = normalize
         self.requested_max_tokens = max_tokens
@@ -105,6 +118,18 @@ class SentenceTransformerEncoder:
         self._loading = threading.Lock()  # threads asking at once share one load
         self._onnx: tuple[OnnxTransformer, Pooling] | None = None
         self._onnx_loading = threading.Lock()
+
+    @property
+    def placement(self) -> Placement:
+        """The device and precision the model runs at (``auto`` is resolved on first use)."""
+        if self._placement is None:
+            self._placement = resolve_placement(self.requested_device, self.requested_precision, self.backend)
+        return self._placement
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on: ``cpu``, ``cuda:N`` or ``mps``."""
+        return self.placement.device
 
     @property
     def model(self) -> Any:
@@ -198,8 +223,9 @@ class SentenceTransformerEncoder:
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.spec.dimension), dtype=np.float32)
-        self._refuse_overlong(texts)
-        return self._encode(list(texts), "document")
+        counts = self._token_counts(texts)
+        self._refuse_overlong(counts)
+        return self._encode(list(texts), "document", counts)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode([text], "query")[0]
@@ -215,34 +241,69 @@ class SentenceTransformerEncoder:
             states = torch_hidden_states(self._token_model_or_fail(), input_ids, mask)
         return [states[row, : len(ids)] for row, ids in enumerate(inputs)]
 
-    def _encode(self, texts: list[str], role: str) -> np.ndarray:
+    def batch_budget(self) -> int:
+        """Padded tokens per batch on the model's device (see :func:`connectors.devices.token_budget`)."""
+        return token_budget(self.placement, self.token_model if self.placement.gpu else None)
+
+    def _encode(self, texts: list[str], role: str, counts: list[int] | None = None) -> np.ndarray:
         """``texts`` embedded as queries or documents (``role``), with that role's prompt and, on
-        sentence-transformers 5+, its task (a model with a ``Router`` routes by it)."""
+        sentence-transformers 5+, its task (a model with a ``Router`` routes by it); ``counts``, their
+        token counts if known, size the batches."""
         prompt = self.prompt(role) or None
         if self.backend in ONNX_BACKENDS:
-            return self.truncate(self._encode_onnx(texts, prompt))
+            return self.truncate(self._encode_onnx(texts, prompt, counts=counts))
         encode = getattr(self.model, f"encode_{role}", self.model.encode)
-        vectors = encode(
-            texts,
-            prompt=prompt or "",  # "": no prompt, not the model's default one
-            batch_size=self.batch_size,
-            normalize_embeddings=self.normalize,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return self.truncate(np.asarray(vectors, dtype=np.float32))
+        half = self.placement.half  # fp16 vectors are normalised here, in fp32
+
+        def run(batch: list[str], size: int) -> np.ndarray:
+            vectors = encode(
+                batch,
+                prompt=prompt or "",  # "": no prompt, not the model's default one
+                batch_size=size,
+                normalize_embeddings=self.normalize and not half,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vectors, dtype=np.float32)
+
+        if self.batch_size is not None:  # a fixed batch size: sentence-transformers batches
+            vectors = run(texts, self.batch_size)
+        else:
+            parts = [
+                (rows, run([texts[i] for i in rows], len(rows))) for rows in self._plan(texts, prompt, counts)
+            ]
+            vectors = np.zeros((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+            for rows, part in parts:
+                vectors[rows] = part
+        return self.truncate(normalize_rows(vectors) if half and self.normalize else vectors)
+
+    def _plan(self, texts: list[str], prompt: str | None, counts: list[int] | None = None) -> list[list[int]]:
+        """The positions of ``texts`` in batches: of ``batch_size`` (longest first by characters),
+        else by their padded token lengths within :meth:`batch_budget`."""
+        if self.batch_size is not None:
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if len(texts) == 1:
+            return [[0]]
+        counts = counts if counts is not None else self._token_counts(texts)
+        extra = self.tokenizer.special_tokens + (self.tokenizer.count(prompt) if prompt else 0)
+        limit = self.max_seq_length
+        lengths = [min(count + extra, limit) if limit else count + extra for count in counts]
+        return plan_batches(lengths, self.batch_budget())
 
     def _encode_onnx(
-        self, texts: list[str], prompt: str | None, onnx: tuple[OnnxTransformer, Pooling] | None = None
+        self,
+        texts: list[str],
+        prompt: str | None,
+        onnx: tuple[OnnxTransformer, Pooling] | None = None,
+        counts: list[int] | None = None,
     ) -> np.ndarray:
         """As ``SentenceTransformer.encode`` does, with the transformer run by ONNX Runtime: texts
-        sorted by length (longest first) into batches, tokenized by the model, pooled in numpy
-        (vectors of the model's own dimension)."""
+        sorted by length (longest first) into batches (:meth:`_plan`), tokenized by the model,
+        pooled in numpy (vectors of the model's own dimension)."""
         runner, pooling = onnx or self._onnx_runner()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.description.dimension), dtype=np.float32)
-        for first in range(0, len(order), self.batch_size):
-            rows = order[first : first + self.batch_size]
+        for rows in self._plan(texts, prompt, counts):
             features = self._features([texts[i] for i in rows], prompt)
             mask = features["attention_mask"].numpy()
             hidden = runner(features["input_ids"].numpy(), mask)
@@ -317,13 +378,17 @@ class SentenceTransformerEncoder:
                 f"found ({error}): pass the model's folder"
             ) from error
 
-    def _refuse_overlong(self, texts: Sequence[str]) -> None:
+    def _token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens each text has, special tokens left out."""
+        ids = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
+
+    def _refuse_overlong(self, counts: Sequence[int]) -> None:
         budget = self.spec.max_tokens
-        counts = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        for position, ids in enumerate(counts):
-            if len(ids) > budget:
+        for position, count in enumerate(counts):
+            if count > budget:
                 raise EncodingError(
-                    f"text {position} has {len(ids)} tokens, over {self.model_name}'s input limit of "
+                    f"text {position} has {count} tokens, over {self.model_name}'s input limit of "
                     f"{budget}: cut it into smaller chunks (it would be truncated)"
                 )
 
@@ -360,12 +425,18 @@ class SentenceTransformerEncoder:
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
 
-        path = self._path
-        logger.info("loading %s from %s", self.model_name, path)
+        path, placement = self._path, self.placement
+        logger.info(
+            "loading %s from %s on %s (%s)", self.model_name, path, placement.device, placement.precision
+        )
         try:
-            model = SentenceTransformer(path, device=self.device, trust_remote_code=self.trust_remote_code)
+            model = SentenceTransformer(
+                path, device=placement.device, trust_remote_code=self.trust_remote_code
+            )
         except Exception as error:
             raise EncoderError(f"cannot load model {self.model_name!r}: {error}") from error
+        if placement.half:
+            model.half()
         if self.requested_max_tokens is not None:
             model.max_seq_length = self.requested_max_tokens
         return model

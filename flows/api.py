@@ -140,7 +140,8 @@ def open_retriever(
 
     ``options``: ``k``, ``mode`` (dense, sparse, hybrid), ``fusion``, ``filter``, ``score_threshold``,
     ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``trust_remote_code``, ``query_prompt`` (instead
-    of the collection's), ``dimensions`` (checked against the collection's)
+    of the collection's), ``dimensions`` (checked against the collection's), ``device`` and
+    ``precision`` (where queries are embedded: auto, cpu, cuda, cuda:N, mps; auto, fp32, fp16)
     (see :class:`~chunkwise.connectors.retriever.ChunkwiseRetriever`).
 
     Example::
@@ -399,8 +400,8 @@ def evaluate(
     ``grid`` takes the axes ``chunking``, ``chunker``, ``chunk_size``, ``chunk_overlap``,
     ``late_window``, ``late_overlap``, ``late_mix`` and ``headers``, each one value or a list, and
     the shared options ``model``, ``tokenizer``, ``boundaries``, ``max_sentences``,
-    ``sentence_overlap``, ``trust_remote_code``, ``dimensions``, ``query_prompt`` and
-    ``document_prompt``. With no axis it scores the ingest defaults
+    ``sentence_overlap``, ``trust_remote_code``, ``backend``, ``device``, ``precision``,
+    ``dimensions``, ``query_prompt`` and ``document_prompt``. With no axis it scores the ingest defaults
     against fixed chunking. ``modes``: dense, sparse, hybrid (default: dense and the default mode);
     ``fusions``: rrf, rrf:W, dbsf (default: the model's). A set is a folder with ``corpus/``,
     ``queries.jsonl`` and ``qrels.jsonl``, or a BEIR folder. ``store``: where the temporary

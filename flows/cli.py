@@ -17,11 +17,13 @@ from chunkwise.flows.cli_options import (
     DEFAULTS,
     BackendOption,
     CollectionOption,
+    DeviceOption,
     DimensionsOption,
     DocumentPromptOption,
     JsonOption,
     MaxSentencesOption,
     ModelOption,
+    PrecisionOption,
     QueryPromptOption,
     SentenceOverlapOption,
     SparseModelOption,
@@ -195,6 +197,8 @@ def query(
         typer.Option(help="Text put before the query ('' for none) [default: the collection's]."),
     ] = None,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = DEFAULTS.device,
+    precision: PrecisionOption = DEFAULTS.precision,
     sparse_model: Annotated[
         str | None,
         typer.Option(
@@ -214,6 +218,8 @@ def query(
         "dimensions": dimensions,
         "query_prompt": query_prompt,
         "trust_remote_code": trust_remote_code,
+        "device": device,
+        "precision": precision,
         "sparse_model": sparse_model,
     }
     if mode is not None:
@@ -353,6 +359,8 @@ def evaluate(
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     backend: BackendOption = DEFAULTS.backend,
+    device: DeviceOption = DEFAULTS.device,
+    precision: PrecisionOption = DEFAULTS.precision,
     sparse_model: SparseModelOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     mode: Annotated[
@@ -422,6 +430,8 @@ def evaluate(
         model=model,
         trust_remote_code=trust_remote_code,
         backend=backend,
+        device=device,
+        precision=precision,
         sparse_model=sparse_model,
         max_sentences=max_sentences,
         sentence_overlap=sentence_overlap,

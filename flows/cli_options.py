@@ -57,6 +57,20 @@ BackendOption = Annotated[
         "vectors); onnx-int8 (int8 weights: other vectors, recorded in the collection's fingerprint)."
     ),
 ]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        help="Runs the model on: auto (CUDA, else MPS, else the CPU), cpu, cuda, cuda:N or mps; not "
+        "recorded in the collection (vectors are the same on every device)."
+    ),
+]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (fp16 on CUDA, fp32 elsewhere), fp32 or fp16 (GPU only: vectors within cosine 0.999 "
+        "of fp32's); not recorded in the collection."
+    ),
+]
 DimensionsOption = Annotated[
     int | None,
     typer.Option(
@@ -109,6 +123,8 @@ def _ingest_option_parameters(
     model: ModelOption = DEFAULTS.model,
     trust_remote_code: TrustOption = False,
     backend: BackendOption = DEFAULTS.backend,
+    device: DeviceOption = DEFAULTS.device,
+    precision: PrecisionOption = DEFAULTS.precision,
     dimensions: DimensionsOption = None,
     query_prompt: QueryPromptOption = None,
     document_prompt: DocumentPromptOption = None,

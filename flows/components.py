@@ -48,19 +48,29 @@ def build_parser(options: IngestOptions) -> UnstructuredParser:
 
 
 def build_encoder(
-    model: str, trust_remote_code: bool = False, backend: str = "torch"
+    model: str,
+    trust_remote_code: bool = False,
+    backend: str = "torch",
+    device: str = "auto",
+    precision: str = "auto",
 ) -> SentenceTransformerEncoder:
     """The encoder of ``model``; ``trust_remote_code`` lets models that ship their own code load;
-    ``backend`` runs it with PyTorch (``torch``) or ONNX Runtime (``onnx``, ``onnx-int8``)."""
-    return SentenceTransformerEncoder(model, trust_remote_code=trust_remote_code, backend=backend)
+    ``backend`` runs it with PyTorch (``torch``) or ONNX Runtime (``onnx``, ``onnx-int8``), on
+    ``device`` at ``precision`` (see :mod:`connectors.devices`)."""
+    return SentenceTransformerEncoder(
+        model, trust_remote_code=trust_remote_code, backend=backend, device=device, precision=precision
+    )
 
 
 def encoder_for(options: IngestOptions) -> SentenceTransformerEncoder:
-    """The encoder of ``options``: its model, backend, Matryoshka ``dimensions`` and prompts."""
+    """The encoder of ``options``: its model, backend, device, precision, Matryoshka ``dimensions``
+    and prompts."""
     return SentenceTransformerEncoder(
         options.model,
         trust_remote_code=options.trust_remote_code,
         backend=options.backend,
+        device=options.device,
+        precision=options.precision,
         dimensions=options.dimensions,
         query_prompt=options.query_prompt,
         document_prompt=options.document_prompt,

@@ -456,6 +456,8 @@ def _encoder_key(options: IngestOptions) -> tuple[Any, ...]:
         options.model,
         options.trust_remote_code,
         options.backend,
+        options.device,
+        options.precision,
         options.dimensions,
         options.query_prompt,
         options.document_prompt,

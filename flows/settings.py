@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chunkwise.connectors.devices import check_device
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.offline import DEFAULT_MODEL
@@ -41,7 +42,9 @@ class IngestOptions(BaseModel):
     the model's measured defaults (:func:`connectors.model_defaults.defaults_for`). ``include``
     to ``max_bytes``, ``ref`` and the crawl's bounds (``max_pages``, ``max_depth``,
     ``max_crawl_seconds``, ``allow_private_network``) decide what the sources list. ``backend``
-    runs the model with PyTorch or ONNX Runtime (see :class:`connectors.SentenceTransformerEncoder`).
+    runs the model with PyTorch or ONNX Runtime (see :class:`connectors.SentenceTransformerEncoder`);
+    ``device`` (auto, cpu, cuda, cuda:N, mps) and ``precision`` (auto, fp32, fp16) where it runs
+    (see :mod:`connectors.devices`; neither is recorded in the collection).
     ``dimensions`` cuts every vector to its first N components, renormalised (Matryoshka models);
     ``query_prompt`` and ``document_prompt`` replace the prompts the model's configuration gives.
     ``sparse_model`` replaces BM25 term weights by a learned sparse model's (SPLADE; see
@@ -65,6 +68,8 @@ class IngestOptions(BaseModel):
     model: str = DEFAULT_MODEL
     trust_remote_code: bool = False
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    device: str = "auto"  # auto: CUDA, else MPS, else the CPU
+    precision: Literal["auto", "fp32", "fp16"] = "auto"  # auto: fp16 on CUDA, fp32 elsewhere
     dimensions: int | None = Field(default=None, ge=1)  # Matryoshka: vectors cut to their first N
     query_prompt: str | None = None  # None: the model's own prompts; "": none
     document_prompt: str | None = None
@@ -103,6 +108,12 @@ class IngestOptions(BaseModel):
         if values.get("chunking", defaults["chunking"]) != "late":
             defaults["late_mix"] = None  # a mix of late and alone vectors needs late chunking
         return {**defaults, **values}
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        """One of auto, cpu, cuda, cuda:N, mps; whether this machine has it is checked by the encoder."""
+        return check_device(device)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestOptions:
