@@ -972,6 +972,16 @@ class NamedVectorTests(StoreFixtures):
         assert [hit.id for hit in fused] == sorted(ids, key=lambda i: (-rrf[i], i))
         assert [hit.score for hit in fused] == pytest.approx(sorted(rrf.values(), reverse=True), rel=1e-5)
 
+    def test_a_copy_keeps_the_named_vectors(self, named, tmp_path: Path) -> None:
+        store, points = named
+        with open_store(COPY_TARGETS["edge"].format(tmp=tmp_path / "target")) as target:
+            copy_collection(store, target, COLLECTION)
+
+            assert target.fingerprint(COLLECTION) == NAMED_FINGERPRINT
+            copied = {point.id: point for point in target.points(COLLECTION)}
+            for point in points:
+                np.testing.assert_allclose(copied[point.id].named["alone"], point.named["alone"], atol=1e-6)
+
 
 class StoreConformance(
     CollectionTests, WriteTests, SearchTests, HybridSearchTests, NamedVectorTests, CopyTests
