@@ -106,12 +106,14 @@ def test_workers_build_the_plain_collection_though_one_is_killed_mid_run(
 
 
 def test_dask_joins_a_running_cluster(corpus: Path, plain: dict, cluster: LocalCluster, tmp_path: Path):
-    """--dask ADDRESS: batches on the cluster's workers, written by this process; then incrementally."""
+    """--dask ADDRESS: the batch runs on the cluster's workers and is written by this process; a
+    second run indexes only the new document and reports a broken one (one batch a run: a worker's
+    first task loads the model, and the --workers test spreads batches already)."""
     store, address = tmp_path / "store", cluster.scheduler_address
     (corpus / "comets.txt").rename(tmp_path / "comets.txt")  # added back for the second run
     try:
         first = chunkwise.ingest(
-            corpus, store=store, collection="docs", dask=address, batch_documents=2, **OPTIONS
+            corpus, store=store, collection="docs", dask=address, batch_documents=len(TOPICS), **OPTIONS
         )
     finally:
         (tmp_path / "comets.txt").rename(corpus / "comets.txt")
@@ -120,7 +122,7 @@ def test_dask_joins_a_running_cluster(corpus: Path, plain: dict, cluster: LocalC
     broken.write_bytes(b"%PDF-1.7\nthis is not a pdf body\n")  # fails on a worker: reported, not fatal
     try:
         second = chunkwise.ingest(
-            corpus, store=store, collection="docs", dask=address, batch_documents=2, **OPTIONS
+            corpus, store=store, collection="docs", dask=address, batch_documents=len(TOPICS), **OPTIONS
         )
     finally:
         broken.unlink()
