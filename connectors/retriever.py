@@ -22,6 +22,7 @@ from chunkwise.connectors.filters import resolve_filters
 from chunkwise.connectors.learned_sparse_encoder import sparse_encoder_from_config
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.model_traits import encoder_options
+from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME, MultivectorEncoder, shared_multivector
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store, open_existing_store
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
@@ -41,16 +42,18 @@ from chunkwise.pipeline.passages import (
 from chunkwise.pipeline.protocols import Encoder, SparseEncoder
 from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
-MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
+MODES: tuple[str, ...] = ("dense", "sparse", "hybrid", "multivector")
 OVERRIDABLE = ("k", "mode", "fusion", "filter", "score_threshold", "expand", "mmr")
 
 
 @dataclass(frozen=True, slots=True)
 class QueryVectors:
-    """A query embedded once: its dense vector and its BM25 terms (each only if the search needs it)."""
+    """A query embedded once: its dense vector, its BM25 terms and its token vectors (each only if the
+    search needs it)."""
 
     dense: np.ndarray | None
     sparse: SparseVector | None
+    multivector: np.ndarray | None = None
 
 
 class ChunkwiseRetriever(BaseRetriever):
@@ -58,8 +61,11 @@ class ChunkwiseRetriever(BaseRetriever):
 
     ``store`` is an open store or a location (folder, URL, ``local:FOLDER``); ``mode`` is
     ``dense``, ``sparse`` (the collection's term weights: BM25, or its learned sparse model's, which
-    ``sparse_model`` may load from another folder) or ``hybrid`` (both), by default hybrid when the
-    collection has term weights; ``fusion`` is how hybrid joins the two rankings: ``"rrf"`` (reciprocal
+    ``sparse_model`` may load from another folder), ``hybrid`` (both) or ``multivector`` (MaxSim over
+    the collection's token vectors, whose model ``multivector_model`` may load from another folder),
+    by default hybrid when the collection has term weights; in a collection with token vectors,
+    hybrid's dense and sparse candidates are rescored by MaxSim (dense and sparse stay as they
+    are). ``fusion`` is how hybrid joins the two rankings: ``"rrf"`` (reciprocal
     rank), ``"rrf:W"`` (BM25 weighted W) or ``"dbsf"`` (by score distribution), by default the
     one measured best for the collection's model. ``filter`` maps payload keys to a value or a list
     of values (``source`` also takes globs such as ``"*/faq/*.html"``; ``metadata.KEY`` reaches the
@@ -94,6 +100,8 @@ class ChunkwiseRetriever(BaseRetriever):
     encoder: Any = None
     sparse_encoder: Any = None
     sparse_model: str | None = None  # where to load the collection's learned sparse model from
+    multivector_encoder: Any = None
+    multivector_model: str | None = None  # where to load the collection's multivector model from
     trust_remote_code: bool = False
     dimensions: int | None = None  # checked against the collection's: its vectors' size is fixed
     query_prompt: str | None = None  # None: the one the collection recorded (else the model's)
@@ -127,9 +135,12 @@ class ChunkwiseRetriever(BaseRetriever):
             options.update(device=self.device, precision=self.precision)
         self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code, options)
         self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
+        self.multivector_encoder = _matching_multivector(
+            self.multivector_encoder, fingerprint, self.multivector_model
+        )
         if self.mode is None:
             self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
-        _check_mode(self.mode, self.sparse_encoder, self.collection)
+        _check_mode(self.mode, self.sparse_encoder, self.collection, self.multivector_encoder)
         if self.fusion is None:
             self.fusion = str(defaults_for(fingerprint.model).fusion)
         Fusion.parse(self.fusion)  # a bad fusion is refused when the retriever is made
@@ -160,7 +171,7 @@ class ChunkwiseRetriever(BaseRetriever):
         if not isinstance(options["k"], int) or options["k"] < 1:
             raise ConfigurationError(f"k ({options['k']!r}) must be a whole number >= 1")
         check_expansion(options["expand"])
-        _check_mode(options["mode"], self.sparse_encoder, self.collection)
+        _check_mode(options["mode"], self.sparse_encoder, self.collection, self.multivector_encoder)
         options["fusion"] = Fusion.parse(options["fusion"])
         return options
 
@@ -169,9 +180,11 @@ class ChunkwiseRetriever(BaseRetriever):
         if filters is None:
             return []
         mode, mmr = options["mode"], options["mmr"]
+        tokens = self.multivector_encoder is not None and mode in ("hybrid", "multivector")
         query_vectors = QueryVectors(
-            dense=self.encoder.encode_query(query) if mode != "sparse" or mmr else None,
-            sparse=self.sparse_encoder.encode_query(query) if mode != "dense" else None,
+            dense=self.encoder.encode_query(query) if mode in ("dense", "hybrid") or mmr else None,
+            sparse=self.sparse_encoder.encode_query(query) if mode in ("sparse", "hybrid") else None,
+            multivector=self.multivector_encoder.encode_query(query) if tokens else None,
         )
         k, fetch = options["k"], options["k"]
         # a deeper search repeats the hits before it (a hybrid one with new scores): read their chunks once
@@ -192,13 +205,14 @@ class ChunkwiseRetriever(BaseRetriever):
         mmr = options["mmr"]
         hits = self.store.search(
             self.collection,
-            query.dense if options["mode"] != "sparse" else None,
+            query.dense if options["mode"] in ("dense", "hybrid") else None,
             max(k, self.fetch_k) if mmr else k,
             filters,
             sparse=query.sparse,
             score_threshold=options["score_threshold"],
             with_vectors=mmr,
             fusion=options["fusion"],
+            **({"multivector": query.multivector} if query.multivector is not None else {}),
         )
         if not mmr or not hits or query.dense is None:  # mmr always embeds the query
             return hits
@@ -237,7 +251,8 @@ def open_retriever(store: Store | str, collection: str, **options: Any) -> Chunk
 
     ``options`` are :class:`ChunkwiseRetriever`'s: ``k``, ``mode``, ``fusion``, ``filter``,
     ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``encoder``,
-    ``sparse_encoder``, ``sparse_model``, ``trust_remote_code``, ``dimensions``, ``query_prompt``,
+    ``sparse_encoder``, ``sparse_model``, ``multivector_encoder``, ``multivector_model``,
+    ``trust_remote_code``, ``dimensions``, ``query_prompt``,
     ``device`` and ``precision`` (where queries are embedded; see :mod:`connectors.devices`).
 
     Example::
@@ -337,9 +352,41 @@ def _matching_sparse_encoder(
     return encoder
 
 
-def _check_mode(mode: Any, sparse_encoder: SparseEncoder | None, collection: str) -> None:
+def _matching_multivector(
+    encoder: MultivectorEncoder | None, fingerprint: Fingerprint, path: str | None = None
+) -> MultivectorEncoder | None:
+    """The encoder of the collection's token vectors (``None`` if it has none), loaded from ``path``
+    if given; one given must be of the collection's model."""
+    config = fingerprint.vectors.get(MULTIVECTOR_NAME)
+    if config is None:
+        if path is not None or encoder is not None:
+            raise FingerprintMismatchError(
+                "the collection has no token vectors: leave the multivector model out, or re-ingest "
+                "it with one (`chunkwise ingest --multivector-model NAME --reindex`)"
+            )
+        return None
+    if encoder is None:
+        return shared_multivector(str(config["model"]), path)
+    if encoder.model_name != config["model"]:
+        raise FingerprintMismatchError(
+            f"the collection's token vectors were made by {config['model']}; the multivector encoder "
+            f"given is {encoder.model_name}. Leave it out: the retriever builds the collection's own."
+        )
+    return encoder
+
+
+def _check_mode(
+    mode: Any, sparse_encoder: SparseEncoder | None, collection: str, multivector: Any = None
+) -> None:
     if mode not in MODES:
         raise ConfigurationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "multivector":
+        if multivector is None:
+            raise ConfigurationError(
+                f"multivector search needs token vectors, and collection {collection!r} has none: "
+                "re-ingest it with them (`chunkwise ingest --multivector-model NAME --reindex`)"
+            )
+        return
     if mode != "dense" and sparse_encoder is None:
         raise ConfigurationError(
             f"{mode} search needs term weights, and collection {collection!r} has none: "

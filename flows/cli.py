@@ -23,6 +23,9 @@ from chunkwise.flows.cli_options import (
     JsonOption,
     MaxSentencesOption,
     ModelOption,
+    MultivectorMaxTokensOption,
+    MultivectorModelOption,
+    MultivectorPoolOption,
     PrecisionOption,
     QueryPromptOption,
     SentenceOverlapOption,
@@ -160,7 +163,8 @@ def query(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="dense (meaning), sparse (BM25 keywords) or hybrid (both, fused by rank) "
+            help="dense (meaning), sparse (BM25 keywords), hybrid (both, fused by rank; rescored by "
+            "MaxSim when the collection has token vectors) or multivector (MaxSim over token vectors) "
             "[default: hybrid if the collection has keyword weights, else dense]."
         ),
     ] = None,
@@ -207,6 +211,14 @@ def query(
             "collection says it was].",
         ),
     ] = None,
+    multivector_model: Annotated[
+        str | None,
+        typer.Option(
+            "--multivector-model",
+            help="Load the collection's multivector model from this folder [default: where the "
+            "collection says it was].",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the passages that best answer TEXT, embedded with the collection's own model."""
@@ -221,6 +233,7 @@ def query(
         "device": device,
         "precision": precision,
         "sparse_model": sparse_model,
+        "multivector_model": multivector_model,
     }
     if mode is not None:
         options["mode"] = mode
@@ -362,12 +375,16 @@ def evaluate(
     device: DeviceOption = DEFAULTS.device,
     precision: PrecisionOption = DEFAULTS.precision,
     sparse_model: SparseModelOption = None,
+    multivector_model: MultivectorModelOption = None,
+    multivector_pool_factor: MultivectorPoolOption = 1,
+    multivector_max_tokens: MultivectorMaxTokensOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Cutoff of every metric.")] = 10,
     mode: Annotated[
         str | None,
         typer.Option(
             help="Comma-separated retrieval modes: dense (embedding), sparse (BM25 terms), hybrid (both, "
-            "fused by rank). Each configuration is ingested once and scored in every mode. "
+            "fused by rank, rescored by MaxSim with --multivector-model), multivector (MaxSim). Each "
+            "configuration is ingested once and scored in every mode. "
             "[default: dense and the default mode]"
         ),
     ] = None,
@@ -433,6 +450,9 @@ def evaluate(
         device=device,
         precision=precision,
         sparse_model=sparse_model,
+        multivector_model=multivector_model,
+        multivector_pool_factor=multivector_pool_factor,
+        multivector_max_tokens=multivector_max_tokens,
         max_sentences=max_sentences,
         sentence_overlap=sentence_overlap,
         **{axis: values for axis, values in axes.items() if values},

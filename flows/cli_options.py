@@ -44,6 +44,30 @@ SparseModelOption = Annotated[
         "folder instead of BM25 terms [default: BM25].",
     ),
 ]
+MultivectorModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--multivector-model",
+        help="Also store each chunk's token vectors from this ColBERT-style model (name or folder: "
+        "PyLate/sentence-transformers or ColBERT layout), searched by MaxSim [default: none].",
+    ),
+]
+MultivectorPoolOption = Annotated[
+    int,
+    typer.Option(
+        "--multivector-pool-factor",
+        min=1,
+        help="Store the mean of each run of F adjacent token vectors (F times fewer).",
+    ),
+]
+MultivectorMaxTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--multivector-max-tokens",
+        min=1,
+        help="Store at most N token vectors per chunk (adjacent ones merged) [default: no cap].",
+    ),
+]
 TrustOption = Annotated[
     bool,
     typer.Option(
@@ -219,6 +243,9 @@ def _ingest_option_parameters(
         typer.Option("--sparse/--no-sparse", help="Store BM25 term weights for keyword and hybrid search."),
     ] = DEFAULTS.sparse,
     sparse_model: SparseModelOption = None,
+    multivector_model: MultivectorModelOption = None,
+    multivector_pool_factor: MultivectorPoolOption = 1,
+    multivector_max_tokens: MultivectorMaxTokensOption = None,
     quantization: Annotated[
         str | None,
         typer.Option(

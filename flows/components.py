@@ -7,6 +7,7 @@ from typing import Any
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.late_encoder import LateChunkingEncoder
 from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder, build_sparse
+from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME, MultivectorEncoder
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.sources import SourceOptions, open_source
 from chunkwise.connectors.stores import Store, open_existing_store, open_store
@@ -15,7 +16,13 @@ from chunkwise.connectors.unstructured_parser import UnstructuredParser
 from chunkwise.flows.settings import IngestOptions, Settings
 from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
-from chunkwise.pipeline.embedding import IndependentEmbedder, MixedEmbedder, as_embedder
+from chunkwise.pipeline.embedding import (
+    IndependentEmbedder,
+    MixedEmbedder,
+    NamedEmbedder,
+    NamedVectorsEmbedder,
+    as_embedder,
+)
 from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.protocols import Tokenizer
 
@@ -77,7 +84,13 @@ def encoder_for(options: IngestOptions) -> SentenceTransformerEncoder:
     )
 
 
-Embedder = SentenceTransformerEncoder | LateChunkingEncoder | IndependentEmbedder | MixedEmbedder
+Embedder = (
+    SentenceTransformerEncoder
+    | LateChunkingEncoder
+    | IndependentEmbedder
+    | MixedEmbedder
+    | NamedVectorsEmbedder
+)
 
 
 def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder | None = None) -> Embedder:
@@ -85,23 +98,51 @@ def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder |
 
     ``headers`` embeds chunks under their document title and section; ``late_mix`` mixes late
     vectors with those of each chunk alone. ``encoder``, an already loaded encoder of
-    ``options.model``, is reused instead of loading another.
+    ``options.model``, is reused instead of loading another. ``multivector_model`` stores each
+    chunk's token vectors beside its vector (named ``multivector``, see :func:`build_multivector`).
     """
     base = encoder or encoder_for(options)
     alone = IndependentEmbedder(base, headers=True) if options.headers else base
+    multivector = build_multivector(options)
     if options.chunking == "fixed":
+        if multivector is not None:
+            return NamedVectorsEmbedder(as_embedder(alone), {MULTIVECTOR_NAME: multivector})
         return alone
     late = LateChunkingEncoder.from_encoder(
         base, window=options.late_window, overlap=options.late_overlap, headers=options.headers
     )
-    if options.late_mix is None or options.late_mix == 1:
-        return late
-    return MixedEmbedder(late, as_embedder(alone), options.late_mix)
+    main: Embedder = late
+    if options.late_mix is not None and options.late_mix != 1:
+        main = MixedEmbedder(late, as_embedder(alone), options.late_mix)
+    named: dict[str, NamedEmbedder] = {}
+    if multivector is not None:
+        named[MULTIVECTOR_NAME] = multivector
+    return NamedVectorsEmbedder(as_embedder(main), named) if named else main
+
+
+def build_multivector(options: IngestOptions) -> MultivectorEncoder | None:
+    """The token vectors of ``options.multivector_model`` (late chunked, in the late windows, when
+    ``chunking`` is late), loaded now so that a model that does not load stops a run before any
+    write; ``None`` without one."""
+    if options.multivector_model is None:
+        return None
+    encoder = MultivectorEncoder(
+        options.multivector_model,
+        pool_factor=options.multivector_pool_factor,
+        max_tokens=options.multivector_max_tokens,
+        late=options.chunking == "late",
+        window=options.late_window,
+        overlap=options.late_overlap,
+        device=options.device,
+    )
+    _ = encoder.reader
+    return encoder
 
 
 def late_window(embedder: Embedder) -> int | None:
     """The window of the late-chunking part of ``embedder``, if it has one."""
-    late = embedder.late if isinstance(embedder, MixedEmbedder) else embedder
+    main = embedder.main if isinstance(embedder, NamedVectorsEmbedder) else embedder
+    late = main.late if isinstance(main, MixedEmbedder) else main
     return late.window if isinstance(late, LateChunkingEncoder) else None
 
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
 from chunkwise.connectors.learned_sparse_encoder import build_sparse
 from chunkwise.connectors.model_defaults import defaults_for
+from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store
@@ -57,7 +58,7 @@ AXES = (
 )
 LATE_ONLY = ("late_window", "late_overlap", "late_mix")
 FIXED = {"chunking": "fixed", "late_window": None, "late_overlap": 0, "late_mix": None}  # late axes unset
-MODES = ("dense", "sparse", "hybrid")  # by the embedding, by BM25 terms, or both fused by rank (RRF)
+MODES = ("dense", "sparse", "hybrid", "multivector")  # embedding, BM25 terms, both fused, MaxSim
 SPARSE_MODES = ("sparse", "hybrid")
 
 
@@ -175,6 +176,12 @@ def describe(
         config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
     if options.sparse_model is not None:
         config["sparse_model"] = options.sparse_model
+    if options.multivector_model is not None:
+        config["multivector_model"] = options.multivector_model
+        config.update(
+            multivector_pool_factor=options.multivector_pool_factor,
+            multivector_max_tokens=options.multivector_max_tokens,
+        )
     embedding = {key: getattr(options, key) for key in ("dimensions", "query_prompt", "document_prompt")}
     config.update({key: value for key, value in embedding.items() if value is not None})
     return {**config, "model": options.model}
@@ -192,6 +199,8 @@ def label(config: dict[str, Any]) -> str:
             text += f" mix{config['late_mix']:g}"
     if config.get("headers"):
         text += " +H"
+    if config.get("multivector_model"):
+        text += " +MV"
     if config.get("mode") is not None:
         text += f" {config['mode']}"
     if config.get("fusion") not in (None, "rrf"):
@@ -235,6 +244,7 @@ class Evaluation:
         self._query_terms: dict[str | None, list[SparseVector]] = {}
         self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
         self._query_vectors: dict[tuple[Any, ...], np.ndarray] = {}
+        self._query_tokens: dict[tuple[Any, ...], list[np.ndarray | None]] = {}
         self._document_tokens: dict[str, int] = {}
         self._encoders: dict[tuple[Any, ...], SentenceTransformerEncoder] = {}
 
@@ -247,6 +257,8 @@ class Evaluation:
 
     def run_one(self, options: IngestOptions, index: int = 1, total: int = 1) -> list[EvalRow]:
         """Ingest one configuration once, then score it in every mode: one row per mode."""
+        if "multivector" in self.modes and options.multivector_model is None:
+            raise ConfigurationError("mode multivector searches token vectors: give a --multivector-model")
         embedder = build_embedder(options, self._encoder(options))
         self._queries(options, embedder)  # loads and warms the model before anything is timed
         window = late_window(embedder)
@@ -312,14 +324,18 @@ class Evaluation:
         passages (if judged), documents."""
         mode = config["mode"]
         absent: list[Any] = [None] * len(self.dataset.queries)
-        vectors = absent if mode == "sparse" else self._queries(options, embedder)
-        terms = absent if mode == "dense" else self._terms(options)
+        vectors = absent if mode in ("sparse", "multivector") else self._queries(options, embedder)
+        terms = absent if mode in ("dense", "multivector") else self._terms(options)
+        tokens = self._tokens_of_queries(options, embedder) if mode in ("hybrid", "multivector") else absent
         passage_scores, doc_scores = [], []
-        for query, vector, sparse in zip(self.dataset.queries, vectors, terms, strict=True):
-            hits = self._ranked(self.store.search(collection, vector, self.k, sparse=sparse, fusion=fusion))
-            best = self._ranked(
-                self.store.search_documents(collection, vector, self.k, sparse=sparse, fusion=fusion)
-            )
+        for query, vector, sparse, multivector in zip(
+            self.dataset.queries, vectors, terms, tokens, strict=True
+        ):
+            searched: dict[str, Any] = {"sparse": sparse, "fusion": fusion}
+            if multivector is not None:  # token vectors: MaxSim over all, or rescoring hybrid's candidates
+                searched["multivector"] = multivector
+            hits = self._ranked(self.store.search(collection, vector, self.k, **searched))
+            best = self._ranked(self.store.search_documents(collection, vector, self.k, **searched))
             doc_scores.append(self.scorer.document_metrics(query.id, best))
             if self.scorer.judges_passages:
                 passage_scores.append(self.scorer.passage_metrics(query.id, hits))
@@ -338,6 +354,17 @@ class Evaluation:
             vectors = [embedder.encode_query(query.text) for query in self.dataset.queries]
             self._query_vectors[key] = np.stack(vectors)
         return list(self._query_vectors[key])
+
+    def _tokens_of_queries(self, options: IngestOptions, embedder: Any) -> list[np.ndarray | None]:
+        """The queries' token vectors by the configuration's multivector model (MaxSim rescores
+        hybrid's candidates with them); none without one, where mode multivector is refused."""
+        multivector = getattr(embedder, "named", {}).get(MULTIVECTOR_NAME)
+        if multivector is None:
+            return [None] * len(self.dataset.queries)
+        key = (options.multivector_model, options.device)
+        if key not in self._query_tokens:
+            self._query_tokens[key] = [multivector.encode_query(query.text) for query in self.dataset.queries]
+        return list(self._query_tokens[key])
 
     def _sparse_encoder(self, options: IngestOptions) -> SparseEncoder | None:
         """BM25 or ``options.sparse_model`` when a mode searches term weights, loaded once per model."""

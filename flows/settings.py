@@ -48,7 +48,10 @@ class IngestOptions(BaseModel):
     ``dimensions`` cuts every vector to its first N components, renormalised (Matryoshka models);
     ``query_prompt`` and ``document_prompt`` replace the prompts the model's configuration gives.
     ``sparse_model`` replaces BM25 term weights by a learned sparse model's (SPLADE; see
-    :class:`connectors.learned_sparse_encoder.LearnedSparseEncoder`).
+    :class:`connectors.learned_sparse_encoder.LearnedSparseEncoder`). ``multivector_model`` stores
+    each chunk's token vectors from a ColBERT-style model beside its vector (late chunked when
+    ``chunking`` is late), at most ``multivector_max_tokens`` per chunk after pooling each
+    ``multivector_pool_factor`` adjacent ones (see :mod:`connectors.multivector_encoder`).
 
     Example::
 
@@ -92,6 +95,9 @@ class IngestOptions(BaseModel):
     sparse: bool = True
     sparse_model: str | None = None  # None: BM25; else a learned sparse (SPLADE) model's name or folder
     quantization: Literal["scalar", "binary"] | None = None
+    multivector_model: str | None = None  # a ColBERT-style model's name or folder: token vectors, MaxSim
+    multivector_pool_factor: int = Field(default=1, ge=1)  # mean of each run of F adjacent token vectors
+    multivector_max_tokens: int | None = Field(default=None, ge=1)  # at most N token vectors per chunk
     batch_chunks: int = Field(default=512, ge=1)
     skip_unchanged: bool = True
     prune: bool = False
@@ -121,6 +127,10 @@ class IngestOptions(BaseModel):
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})")
         if self.sparse_model is not None and not self.sparse:
             raise ValueError("sparse_model weighs the sparse vectors: it needs sparse on")
+        if self.multivector_model is None and (
+            self.multivector_pool_factor != 1 or self.multivector_max_tokens is not None
+        ):
+            raise ValueError("multivector_pool_factor and multivector_max_tokens need a multivector_model")
         if self.late_mix is not None and self.chunking != "late":
             raise ValueError("late_mix mixes late and chunk-alone vectors: it needs chunking 'late'")
         if not (self.tokenizer in ("tiktoken", "model") or self.tokenizer.startswith("tiktoken:")):

@@ -1,0 +1,116 @@
+"""``--multivector-model`` on ``chunkwise ingest``, ``query`` and ``eval``, with a tiny ColBERT model,
+into Qdrant Edge and qdrant-client local mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_models import save_tiny_colbert
+from typer.testing import CliRunner
+
+from chunkwise.connectors.multivector_encoder import MultivectorEncoder, maxsim
+from chunkwise.connectors.stores import open_store
+from chunkwise.flows.cli import app
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
+
+ANSWERS = {
+    "packages.md": ("How are Debian packages built?", "Debian packages are built with dpkg-buildpackage."),
+    "mail.md": ("Which program fetches mail over IMAP?", "Fetchmail retrieves mail from IMAP servers."),
+    "editor.md": ("How do I leave insert mode in Vim?", "Press Esc to leave insert mode in Vim."),
+}
+QUESTION = "fetch mail from an IMAP server"
+IN_PROCESS = ("--max-seconds-per-document", "0")  # parsed here: spaCy loads once, not per ingest
+
+
+@pytest.fixture(scope="module")
+def colbert_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_colbert(tmp_path_factory.mktemp("colbert-cli"))
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three one-paragraph documents and a question on each, as an evaluation set."""
+    root = tmp_path_factory.mktemp("colbert-set")
+    (root / "corpus").mkdir()
+    with (root / "queries.jsonl").open("w") as queries, (root / "qrels.jsonl").open("w") as qrels:
+        for number, (name, (question, answer)) in enumerate(ANSWERS.items()):
+            (root / "corpus" / name).write_text(f"# {name}\n\n{answer} Nothing else is said here.\n")
+            queries.write(json.dumps({"_id": f"q{number}", "text": question}) + "\n")
+            qrels.write(
+                json.dumps({"query_id": f"q{number}", "doc_id": name, "answer": answer, "score": 1}) + "\n"
+            )
+    return root
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(app, list(arguments))
+
+
+def top_score_is_maxsim(store: str, hit: dict, colbert_folder: str) -> bool:
+    """Whether ``hit``'s score is the MaxSim of the question's token vectors and the hit's stored ones."""
+    with open_store(store) as opened:
+        [point] = [p for p in opened.points("docs") if p.id == hit["chunk_ids"][0]]
+    query = MultivectorEncoder(colbert_folder).encode_query(QUESTION)
+    return bool(np.isclose(hit["score"], maxsim(query, point.named["multivector"]), rtol=1e-4))
+
+
+@pytest.mark.parametrize("kind", ["edge", "local"])
+def test_ingest_and_query_token_vectors_then_reindex_without_them(
+    tmp_path: Path, small_set: Path, colbert_folder: str, kind: str
+) -> None:
+    store = str(tmp_path / "qdrant") if kind == "edge" else f"local:{tmp_path / 'qdrant'}"
+    place = ("--store", store, "--collection", "docs", *IN_PROCESS)
+    corpus = str(small_set / "corpus")
+    options = ("--multivector-model", colbert_folder, "--multivector-pool-factor", "2")
+    ingested = invoke("ingest", corpus, *place, "--chunking", "late", *options, "--json")
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["documents"]["indexed"] == 3
+    with open_store(store) as opened:
+        recorded = opened.fingerprint("docs").vectors["multivector"]
+        points = list(opened.points("docs"))
+    assert recorded == {
+        "kind": "multivector",
+        "size": 16,
+        "model": colbert_folder,
+        "chunks": "late",
+        "pool_factor": 2,
+    }
+    assert all(p.named["multivector"].shape[1] == 16 for p in points)
+
+    for mode in ("multivector", "hybrid")[: 2 if kind == "edge" else 1]:  # hybrid's are rescored by MaxSim
+        found = invoke("query", QUESTION, *place[:4], "--mode", mode, "--json")
+        assert found.exit_code == 0, found.output
+        hits = json.loads(found.stdout)
+        assert hits and hits[0]["mode"] == mode
+        assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+        assert top_score_is_maxsim(store, hits[0], colbert_folder)
+    if kind == "local":
+        return  # the rest is the same on both: the store tests cover local mode's refusals
+
+    other = invoke("ingest", corpus, *place, "--chunking", "late", "--multivector-model", colbert_folder)
+    assert isinstance(other.exception, FingerprintMismatchError), other.output  # no pooling now
+    rebuilt = invoke("ingest", corpus, *place, "--chunking", "late", "--reindex", "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    with open_store(store) as opened:
+        assert opened.fingerprint("docs").vectors == {} and opened.count("docs") == len(points)
+    refused = invoke("query", QUESTION, *place[:4], "--mode", "multivector")
+    assert isinstance(refused.exception, ConfigurationError)
+    assert "has none" in str(refused.exception) and "--multivector-model" in str(refused.exception)
+
+
+def test_eval_scores_multivector_and_rescored_hybrid(small_set: Path, colbert_folder: str) -> None:
+    evaluated = invoke(
+        "eval", str(small_set), "--chunking", "fixed", "--mode", "multivector,hybrid", "-k", "5",
+        "--multivector-model", colbert_folder, "--multivector-max-tokens", "8", "--json",
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    rows = [row for row in json.loads(evaluated.stdout) if row["dataset"] != "macro"]
+    assert [row["config"]["mode"] for row in rows] == ["multivector", "hybrid"]
+    assert all(row["config"]["multivector_model"] == colbert_folder for row in rows)
+    assert all(row["config"]["multivector_max_tokens"] == 8 and row["passage"] is not None for row in rows)
+    refused = invoke("eval", str(small_set), "--chunking", "fixed", "--mode", "multivector")
+    assert isinstance(refused.exception, ConfigurationError)
+    assert "--multivector-model" in str(refused.exception)
