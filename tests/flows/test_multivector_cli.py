@@ -11,6 +11,7 @@ import pytest
 from tiny_models import save_tiny_colbert
 from typer.testing import CliRunner
 
+import chunkwise
 from chunkwise.connectors.multivector_encoder import MultivectorEncoder, maxsim
 from chunkwise.connectors.stores import open_store
 from chunkwise.flows.cli import app
@@ -102,15 +103,22 @@ def test_ingest_and_query_token_vectors_then_reindex_without_them(
 
 
 def test_eval_scores_multivector_and_rescored_hybrid(small_set: Path, colbert_folder: str) -> None:
-    evaluated = invoke(
-        "eval", str(small_set), "--chunking", "fixed", "--mode", "multivector,hybrid", "-k", "5",
-        "--multivector-model", colbert_folder, "--multivector-max-tokens", "8", "--json",
-    )  # fmt: skip
-    assert evaluated.exit_code == 0, evaluated.output
-    rows = [row for row in json.loads(evaluated.stdout) if row["dataset"] != "macro"]
+    # the options as the command line passes them, the documents parsed in this process
+    result = chunkwise.evaluate(
+        small_set,
+        chunking="fixed",
+        modes=["multivector", "hybrid"],
+        k=5,
+        multivector_model=colbert_folder,
+        multivector_max_tokens=8,
+        max_seconds_per_document=0,
+    )
+    rows = [row.to_dict() for row in result.rows]
     assert [row["config"]["mode"] for row in rows] == ["multivector", "hybrid"]
     assert all(row["config"]["multivector_model"] == colbert_folder for row in rows)
     assert all(row["config"]["multivector_max_tokens"] == 8 and row["passage"] is not None for row in rows)
     refused = invoke("eval", str(small_set), "--chunking", "fixed", "--mode", "multivector")
     assert isinstance(refused.exception, ConfigurationError)
     assert "--multivector-model" in str(refused.exception)
+    unbound = invoke("eval", str(small_set), "--chunking", "fixed", "--multivector-max-tokens", "8")
+    assert unbound.exit_code != 0 and "multivector_model" in str(unbound.exception or unbound.output)
