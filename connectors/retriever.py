@@ -212,6 +212,7 @@ class ChunkwiseRetriever(BaseRetriever):
             score_threshold=options["score_threshold"],
             with_vectors=mmr,
             fusion=options["fusion"],
+            using=self._fingerprint.dense_names,
             **({"multivector": query.multivector} if query.multivector is not None else {}),
         )
         if not mmr or not hits or query.dense is None:  # mmr always embeds the query

@@ -398,7 +398,8 @@ def evaluate(
     """Score chunking configurations on labelled sets: every combination of the values in ``grid``.
 
     ``grid`` takes the axes ``chunking``, ``chunker``, ``chunk_size``, ``chunk_overlap``,
-    ``late_window``, ``late_overlap``, ``late_mix`` and ``headers``, each one value or a list, and
+    ``late_window``, ``late_overlap``, ``late_mix``, ``headers`` and ``alone_vector``, each one value
+    or a list, and
     the shared options ``model``, ``tokenizer``, ``boundaries``, ``max_sentences``,
     ``sentence_overlap``, ``trust_remote_code``, ``backend``, ``device``, ``precision``,
     ``dimensions``, ``query_prompt`` and ``document_prompt``. With no axis it scores the ingest defaults

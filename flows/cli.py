@@ -364,6 +364,12 @@ def evaluate(
     headers: Annotated[
         str | None, typer.Option(help="Comma-separated: off, on (embed chunks under title and section).")
     ] = None,
+    alone_vector: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: off, on (late: store chunk-alone vectors beside late ones; fused)."
+        ),
+    ] = None,
     tokenizer: Annotated[str, typer.Option(help="Counts chunk sizes (as for ingest).")] = DEFAULTS.tokenizer,
     boundaries: Annotated[str, typer.Option(help="words, elements or sections.")] = DEFAULTS.boundaries,
     dimensions: DimensionsOption = None,
@@ -422,6 +428,9 @@ def evaluate(
         "late_overlap": _values(late_overlap, int, "--late-overlap"),
         "late_mix": _values(late_mix, float, "--late-mix"),
         "headers": [_switch(value, "--headers") for value in _values(headers, str, "--headers")],
+        "alone_vector": [
+            _switch(value, "--alone-vector") for value in _values(alone_vector, str, "--alone-vector")
+        ],
     }
     try:
         modes = check_modes(_values(mode, str, "--mode")) if mode is not None else None

@@ -176,6 +176,14 @@ def _ingest_option_parameters(
             f"{MODEL_DEFAULT}",
         ),
     ] = None,
+    alone_vector: Annotated[
+        bool,
+        typer.Option(
+            "--alone-vector/--no-alone-vector",
+            help="late: also store each chunk's vector alone (named 'alone'); dense and hybrid search "
+            "fuse its ranking with the late vectors' (and BM25's).",
+        ),
+    ] = False,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,

@@ -17,6 +17,7 @@ from chunkwise.flows.settings import IngestOptions, Settings
 from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker, TokenLimit
 from chunkwise.pipeline.embedding import (
+    DenseNamed,
     IndependentEmbedder,
     MixedEmbedder,
     NamedEmbedder,
@@ -91,15 +92,17 @@ Embedder = (
     | MixedEmbedder
     | NamedVectorsEmbedder
 )
+ALONE = "alone"  # the named vector of each chunk embedded alone, beside its late vector
 
 
 def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder | None = None) -> Embedder:
     """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``).
 
     ``headers`` embeds chunks under their document title and section; ``late_mix`` mixes late
-    vectors with those of each chunk alone. ``encoder``, an already loaded encoder of
-    ``options.model``, is reused instead of loading another. ``multivector_model`` stores each
-    chunk's token vectors beside its vector (named ``multivector``, see :func:`build_multivector`).
+    vectors with those of each chunk alone; ``alone_vector`` stores the chunk-alone vectors beside
+    the late ones (named ``alone``). ``encoder``, an already loaded encoder of ``options.model``,
+    is reused instead of loading another. ``multivector_model`` stores each chunk's token vectors
+    beside its vector (named ``multivector``, see :func:`build_multivector`).
     """
     base = encoder or encoder_for(options)
     alone = IndependentEmbedder(base, headers=True) if options.headers else base
@@ -114,7 +117,7 @@ def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder |
     main: Embedder = late
     if options.late_mix is not None and options.late_mix != 1:
         main = MixedEmbedder(late, as_embedder(alone), options.late_mix)
-    named: dict[str, NamedEmbedder] = {}
+    named: dict[str, NamedEmbedder] = {ALONE: DenseNamed(as_embedder(alone))} if options.alone_vector else {}
     if multivector is not None:
         named[MULTIVECTOR_NAME] = multivector
     return NamedVectorsEmbedder(as_embedder(main), named) if named else main
@@ -154,7 +157,7 @@ def build_chunker(options: IngestOptions, encoder: Embedder) -> TokenChunker | S
     else:
         _, _, encoding = options.tokenizer.partition(":")
         tokenizer = TiktokenTokenizer(encoding or "cl100k_base")
-    embeds_alone = options.chunking == "fixed" or options.late_mix not in (None, 1)
+    embeds_alone = options.chunking == "fixed" or options.late_mix not in (None, 1) or options.alone_vector
     limit = TokenLimit(encoder.tokenizer, encoder.spec.max_tokens) if embeds_alone else None
     if options.chunker == "sentence":
         if options.boundaries == "words":

@@ -55,9 +55,16 @@ AXES = (
     "late_overlap",
     "late_mix",
     "headers",
+    "alone_vector",
 )
-LATE_ONLY = ("late_window", "late_overlap", "late_mix")
-FIXED = {"chunking": "fixed", "late_window": None, "late_overlap": 0, "late_mix": None}  # late axes unset
+LATE_ONLY = ("late_window", "late_overlap", "late_mix", "alone_vector")
+FIXED = {  # late axes unset
+    "chunking": "fixed",
+    "late_window": None,
+    "late_overlap": 0,
+    "late_mix": None,
+    "alone_vector": False,
+}
 MODES = ("dense", "sparse", "hybrid", "multivector")  # embedding, BM25 terms, both fused, MaxSim
 SPARSE_MODES = ("sparse", "hybrid")
 
@@ -197,6 +204,8 @@ def label(config: dict[str, Any]) -> str:
         text += f" W{config['late_window']} ω{config['late_overlap']}"
         if config.get("late_mix") is not None:
             text += f" mix{config['late_mix']:g}"
+        if config.get("alone_vector"):
+            text += " &alone"
     if config.get("headers"):
         text += " +H"
     if config.get("multivector_model"):
@@ -327,11 +336,13 @@ class Evaluation:
         vectors = absent if mode in ("sparse", "multivector") else self._queries(options, embedder)
         terms = absent if mode in ("dense", "multivector") else self._terms(options)
         tokens = self._tokens_of_queries(options, embedder) if mode in ("hybrid", "multivector") else absent
+        stamped = self.store.fingerprint(collection)
+        using = stamped.dense_names if stamped is not None else ("dense",)  # with the alone vector too
         passage_scores, doc_scores = [], []
         for query, vector, sparse, multivector in zip(
             self.dataset.queries, vectors, terms, tokens, strict=True
         ):
-            searched: dict[str, Any] = {"sparse": sparse, "fusion": fusion}
+            searched = {"sparse": sparse, "fusion": fusion, "using": using}
             if multivector is not None:  # token vectors: MaxSim over all, or rescoring hybrid's candidates
                 searched["multivector"] = multivector
             hits = self._ranked(self.store.search(collection, vector, self.k, **searched))

@@ -52,6 +52,8 @@ class IngestOptions(BaseModel):
     each chunk's token vectors from a ColBERT-style model beside its vector (late chunked when
     ``chunking`` is late), at most ``multivector_max_tokens`` per chunk after pooling each
     ``multivector_pool_factor`` adjacent ones (see :mod:`connectors.multivector_encoder`).
+    ``alone_vector`` (late chunking) also stores each chunk's vector alone, as the named vector
+    ``alone``: dense and hybrid searches then fuse its ranking with the late vectors' (and BM25's).
 
     Example::
 
@@ -80,6 +82,7 @@ class IngestOptions(BaseModel):
     late_overlap: int = Field(default=DEFAULT_LATE_OVERLAP, ge=0)
     late_mix: float | None = Field(default=_DEFAULT_MODEL_ROW.late_mix, ge=0, le=1)
     headers: bool = _DEFAULT_MODEL_ROW.headers
+    alone_vector: bool = False  # late: also store each chunk's vector alone, searched beside the late one
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
@@ -133,6 +136,10 @@ class IngestOptions(BaseModel):
             raise ValueError("multivector_pool_factor and multivector_max_tokens need a multivector_model")
         if self.late_mix is not None and self.chunking != "late":
             raise ValueError("late_mix mixes late and chunk-alone vectors: it needs chunking 'late'")
+        if self.alone_vector and self.chunking != "late":
+            raise ValueError(
+                "alone_vector stores chunk-alone vectors beside late ones: it needs chunking 'late'"
+            )
         if not (self.tokenizer in ("tiktoken", "model") or self.tokenizer.startswith("tiktoken:")):
             raise ValueError(
                 f"tokenizer ({self.tokenizer!r}) must be 'tiktoken', 'tiktoken:<encoding>' or 'model'"
