@@ -188,7 +188,13 @@ def prepare_batch(
     return prepared
 
 
-@task(name="write-batch", task_run_name="write-batch-{batch.label}", tags=[WRITE_TAG], **_store_retries)
+@task(
+    name="write-batch",
+    task_run_name="write-batch-{batch.label}",
+    tags=[WRITE_TAG],
+    cache_policy=NO_CACHE,  # always write: and hashing every vector to make a key would cost as much
+    **_store_retries,
+)
 def write_batch(batch: Batch, prepared: PreparedBatch, location: str, collection: str) -> RunReport:
     """Write the points a prepare-batch task made, in this process, which holds the store."""
     with shared_store(location) as store:
