@@ -45,6 +45,7 @@ LONGEST_FILES_FIRST = (
     "tests/flows/test_crash_recovery.py",
     "tests/flows/test_cli.py",
     "tests/flows/test_ingest_flow.py",
+    "tests/flows/test_dask.py",
     "tests/examples/test_notebooks.py",
     "tests/flows/test_bad_input.py",
     "tests/test_wheel.py",
@@ -57,6 +58,9 @@ LONGEST_FILES_FIRST = (
     "tests/flows/test_full_disk.py",
     "tests/connectors/test_git_source.py",
     "tests/connectors/test_onnx_backend.py",
+    "tests/connectors/test_multivector.py",
+    "tests/flows/test_multivector_cli.py",
+    "tests/flows/test_alone_vector.py",
 )
 
 
