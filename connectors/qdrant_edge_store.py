@@ -534,6 +534,14 @@ class EdgeDriver:
         self._check_room(MIB, f"delete from {collection!r}")
         self._update(collection, UpdateOperation.delete_points_by_filter(selector))
 
+    def _set_payload(
+        self, collection: str, selector: Any, payload: Mapping[str, Any], key: str | None
+    ) -> None:
+        from qdrant_edge import UpdateOperation
+
+        self._check_room(MIB, f"update payloads in {collection!r}")
+        self._update(collection, UpdateOperation.set_payload_by_filter(selector, dict(payload), key))
+
     def _check_room(self, needed: int, doing: str, *, reserve: int | None = None) -> None:
         """Refuse to ``doing`` when the store's disk has less than ``needed`` plus the reserve free."""
         reserve = self.reserve_bytes if reserve is None else reserve

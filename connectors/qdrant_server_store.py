@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, TypeVar
@@ -181,6 +181,13 @@ class ClientDriver:
 
     def _delete(self, collection: str, selector: Any) -> None:
         self._call(lambda: self.client.delete(collection, points_selector=selector, wait=True))
+
+    def _set_payload(
+        self, collection: str, selector: Any, payload: Mapping[str, Any], key: str | None
+    ) -> None:
+        self._call(
+            lambda: self.client.set_payload(collection, dict(payload), points=selector, key=key, wait=True)
+        )
 
     def _has_id(self, ids: Sequence[str]) -> Any:
         from qdrant_client import models

@@ -117,6 +117,10 @@ class QdrantDriver(Protocol):
 
     def _delete(self, collection: str, selector: Any) -> None: ...
 
+    def _set_payload(
+        self, collection: str, selector: Any, payload: Mapping[str, Any], key: str | None
+    ) -> None: ...
+
     def _has_id(self, ids: Sequence[str]) -> Any: ...
 
     def _scroll(
@@ -198,6 +202,17 @@ class QdrantStore:
         )
         driver._delete(collection, stale)
         self._forget_values(collection)
+
+    def refresh_document(
+        self, collection: str, document_id: str, source_version: str, metadata: Mapping[str, Any]
+    ) -> None:
+        """Set ``source_version`` on the document's points and merge ``metadata`` into their
+        ``metadata``, vectors untouched (the source renamed the same bytes)."""
+        driver = self._driver
+        selector = driver._models.Filter(must=[field_condition(driver._models, "document_id", document_id)])
+        driver._set_payload(collection, selector, {"source_version": source_version}, None)
+        if metadata:
+            driver._set_payload(collection, selector, dict(metadata), "metadata")
 
     def delete_document(self, collection: str, document_id: str) -> None:
         """Delete every point of ``document_id`` (nothing happens if it has none)."""

@@ -356,6 +356,25 @@ class WriteTests(StoreFixtures):
         assert all_ids(store) == a.point_ids | c.point_ids
         assert document_count(store, COLLECTION) == 2
 
+    def test_refresh_document_renames_its_points_without_touching_vectors(self, filled) -> None:
+        store, a, b, _c = filled
+        before = {p.id: p for p in store.points(COLLECTION, filters={"document_id": a.id})}
+
+        store.refresh_document(COLLECTION, a.id, "v9", {"lang": "de", "commit": "abc"})
+
+        after = {p.id: p for p in store.points(COLLECTION, filters={"document_id": a.id})}
+        assert set(after) == set(before) == a.point_ids
+        for point_id, point in after.items():
+            np.testing.assert_allclose(point.vector, before[point_id].vector, atol=1e-6)
+            assert point.payload["source_version"] == "v9"
+            assert point.payload["metadata"] == {"title": "a.md", "lang": "de", "commit": "abc"}
+            assert point.payload["text"] == before[point_id].payload["text"]
+        stored = store.stored_documents(COLLECTION)
+        assert stored[a.id].is_described_by("v9", {"commit": "abc"})
+        assert stored[a.id].is_current(a.document.content_hash, FINGERPRINT.digest)
+        assert stored[b.id].metadata == b.document.metadata  # the other documents are left alone
+        assert not stored[b.id].is_described_by("v9", {})
+
     def test_delete_unknown_document_changes_nothing(self, filled) -> None:
         store, _a, _b, _c = filled
 

@@ -50,12 +50,13 @@ class Batch:
         return f"{self.number}/{self.of}"
 
     def cache_key(self, scope: str) -> str | None:
-        """A key naming this batch's documents, their bytes and the pipeline, within ``scope`` (a
-        store and collection); ``None`` when a document could not be read."""
+        """A key naming this batch's documents, their bytes and metadata and the pipeline, within
+        ``scope`` (a store and collection); ``None`` when a document could not be read."""
         if any(document.content_hash is None for document in self.documents):
             return None
-        described = [scope, self.fingerprint, [(d.item.uri, d.content_hash) for d in self.documents]]
-        return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+        named = [(d.item.uri, d.content_hash, d.item.metadata) for d in self.documents]
+        described = [scope, self.fingerprint, named]  # metadata: a new commit of the same blobs is a new key
+        return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def plan_batches(
@@ -106,6 +107,9 @@ def _is_current(document: PlannedDocument, stored: Mapping[str, StoredDocument],
     entry = stored.get(document_id(document.item.uri))
     if document.content_hash is None or entry is None:
         return False
-    if document.item.version:
-        return entry.has_version(document.item.version, fingerprint)
-    return entry.is_current(document.content_hash, fingerprint)
+    item = document.item
+    if item.version:
+        kept = entry.has_version(item.version, fingerprint)
+    else:
+        kept = entry.is_current(document.content_hash, fingerprint)
+    return kept and entry.is_described_by(item.version or "", item.metadata)

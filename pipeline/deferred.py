@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from chunkwise.pipeline.embedding import ChunkEmbedder
 from chunkwise.pipeline.errors import StoreError
@@ -33,25 +33,40 @@ class DocumentPoints:
     new: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRefresh:
+    """A document kept as stored whose source names or describes it anew: ``store.refresh_document``."""
+
+    document_id: str
+    source_version: str
+    metadata: dict[str, Any]
+
+
 @dataclass(slots=True)
 class PreparedBatch:
-    """What :func:`prepare_items` made of some documents: the report and each document's points."""
+    """What :func:`prepare_items` made of some documents: the report and each document's points (or
+    the payload refresh of a document whose bytes did not change)."""
 
     report: RunReport
-    documents: list[DocumentPoints] = field(default_factory=list)
+    documents: list[DocumentPoints | DocumentRefresh] = field(default_factory=list)
 
 
 class _Recorder:
     """Stands in for the store in :func:`index_items`, which, given the manifest and the fingerprint,
-    only calls ``replace_document``; anything else is a mistake and says so."""
+    only calls ``replace_document`` and ``refresh_document``; anything else is a mistake and says so."""
 
     def __init__(self) -> None:
-        self.documents: list[DocumentPoints] = []
+        self.documents: list[DocumentPoints | DocumentRefresh] = []
 
     def replace_document(
         self, collection: str, document_id: str, points: Sequence[Point], *, known_new: bool = False
     ) -> None:
         self.documents.append(DocumentPoints(document_id, list(points), known_new))
+
+    def refresh_document(
+        self, collection: str, document_id: str, source_version: str, metadata: Mapping[str, Any]
+    ) -> None:
+        self.documents.append(DocumentRefresh(document_id, source_version, dict(metadata)))
 
     def __getattr__(self, name: str) -> NoReturn:
         raise StoreError(f"{name}: points prepared apart are written by the process that holds the store")
@@ -104,8 +119,11 @@ def prepare_items(
     return PreparedBatch(report, recorder.documents)
 
 
-def write_prepared(store: VectorStore, collection: str, documents: Iterable[DocumentPoints]) -> int:
-    """Write each document's points as an indexing run would (``replace_document``); returns how many.
+def write_prepared(
+    store: VectorStore, collection: str, documents: Iterable[DocumentPoints | DocumentRefresh]
+) -> int:
+    """Write each document's points as an indexing run would (``replace_document``, or
+    ``refresh_document`` for one kept as stored); returns how many documents were written.
 
     Example::
 
@@ -113,6 +131,11 @@ def write_prepared(store: VectorStore, collection: str, documents: Iterable[Docu
     """
     written = 0
     for document in documents:
+        if isinstance(document, DocumentRefresh):
+            store.refresh_document(
+                collection, document.document_id, document.source_version, document.metadata
+            )
+            continue
         store.replace_document(collection, document.document_id, document.points, known_new=document.new)
         written += 1
     return written

@@ -71,6 +71,15 @@ class _Parsed:
 
 
 @dataclass(frozen=True, slots=True)
+class _Renamed:
+    """A document stored whole from the same bytes, which its source now names or describes otherwise
+    (a new version, other metadata): its payload is refreshed, nothing is embedded."""
+
+
+RENAMED = _Renamed()
+
+
+@dataclass(frozen=True, slots=True)
 class _Failed:
     """A document that could not be read or parsed, and at which stage."""
 
@@ -249,6 +258,11 @@ def index_items(
     return run.report
 
 
+def _kept(item: SourceItem, stored: StoredDocument) -> _Renamed | None:
+    """An unchanged document: ``None`` when its points already name it as the source does now."""
+    return None if stored.is_described_by(item.version or "", item.metadata) else RENAMED
+
+
 def _deleted(report: RunReport, document: StoredDocument, total: int) -> Progress:
     done = report.indexed + report.unchanged + report.failed
     return Progress(seen=report.seen, done=done, total=total, source=document.source, status="deleted")
@@ -416,7 +430,7 @@ class _Run:
         self.total = len(items)
         self.tell("", "started")
 
-        def load(item: SourceItem) -> Document | _Failed | None:
+        def load(item: SourceItem) -> Document | _Failed | _Renamed | None:
             return self._load(source, item, stored.get(document_id(item.uri)))
 
         for item, loaded in read_ahead(load, items, depth=self.read_ahead):
@@ -432,20 +446,21 @@ class _Run:
 
     def _load(
         self, source: Source, item: SourceItem, stored: StoredDocument | None
-    ) -> Document | _Failed | None:
+    ) -> Document | _Failed | _Renamed | None:
         """Read and parse one document (in the read-ahead thread: no report, no progress here).
 
-        ``None`` when it is unchanged, :class:`_Failed` when reading or parsing failed.
+        ``None`` when it is unchanged, :data:`RENAMED` when its bytes are unchanged but the source's
+        version or metadata are not, :class:`_Failed` when reading or parsing failed.
         """
         digest = self.fingerprint.digest
         if self.skip_unchanged and stored and item.version and stored.has_version(item.version, digest):
-            return None  # the same bytes, by the source's word: not read again
+            return _kept(item, stored)  # the same bytes, by the source's word: not read again
         stage = "read"
         try:
             data = source.read(item)
             digest = content_hash(data, self.parser.settings)
             if self.skip_unchanged and stored and stored.is_current(digest, self.fingerprint.digest):
-                return None
+                return _kept(item, stored)
             stage = "parse"
             document = self.parser.parse(item, data)
             del data
@@ -465,9 +480,15 @@ class _Run:
             return _Failed(stage, error)
         return document
 
-    def _prepare(self, item: SourceItem, loaded: Document | _Failed | None, *, new: bool) -> _Parsed | None:
+    def _prepare(
+        self, item: SourceItem, loaded: Document | _Failed | _Renamed | None, *, new: bool
+    ) -> _Parsed | None:
         """Chunk one loaded document; ``None`` when it failed or is unchanged."""
-        if loaded is None:
+        if isinstance(loaded, _Renamed):
+            self.store.refresh_document(
+                self.collection, document_id(item.uri), item.version or "", item.metadata
+            )
+        if loaded is None or isinstance(loaded, _Renamed):
             self._unchanged(item)
             return None
         if isinstance(loaded, _Failed):

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MANIFEST_FIELDS = ("document_id", "source", "content_hash", "source_version", "fingerprint", "chunk_count")
+MANIFEST_FIELDS = (
+    "document_id",
+    "source",
+    "content_hash",
+    "source_version",
+    "fingerprint",
+    "chunk_count",
+    "metadata",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,7 @@ class StoredDocument:
     document_id: str
     source: str
     points: Counter[DocumentVersion] = field(default_factory=Counter)
+    metadata: dict[str, Any] = field(default_factory=dict)  # the document's, as its first point holds it
 
     def is_current(self, content_hash: str, fingerprint: str) -> bool:
         """Whether the document is stored whole, from this content and this pipeline only."""
@@ -57,6 +66,17 @@ class StoredDocument:
             and bool(source_version)
             and version.source_version == source_version
             and version.fingerprint == fingerprint
+        )
+
+    def is_described_by(self, source_version: str, metadata: Mapping[str, Any]) -> bool:
+        """Whether the stored points already say what the source says now of the same bytes: its
+        version (``""``: none) and each of its ``metadata`` keys. When not, a run refreshes the
+        payload (:meth:`~pipeline.protocols.StoreWriter.refresh_document`) instead of re-embedding."""
+        version = self._whole_version()
+        return (
+            version is not None
+            and version.source_version == source_version
+            and all(self.metadata.get(key) == value for key, value in metadata.items())
         )
 
     def is_whole_from(self, fingerprint: str) -> bool:
@@ -79,7 +99,10 @@ def summarize(payloads: Iterable[Mapping[str, Any]]) -> dict[str, StoredDocument
         document_id = str(payload.get("document_id", ""))
         stored = documents.get(document_id)
         if stored is None:
-            stored = documents[document_id] = StoredDocument(document_id, str(payload.get("source", "")))
+            metadata = payload.get("metadata")
+            stored = documents[document_id] = StoredDocument(
+                document_id, str(payload.get("source", "")), metadata=dict(metadata or {})
+            )
         version = DocumentVersion(
             content_hash=str(payload.get("content_hash", "")),
             fingerprint=str(payload.get("fingerprint", "")),

@@ -134,6 +134,13 @@ class StoreWriter(Protocol):
         """Write a document's points, then delete its other points (none to look for if ``known_new``)."""
         ...
 
+    def refresh_document(
+        self, collection: str, document_id: str, source_version: str, metadata: Mapping[str, Any]
+    ) -> None:
+        """Set ``source_version`` on every point of ``document_id`` and merge ``metadata`` into their
+        ``metadata``; vectors and other keys stay (the source renamed the same bytes: not re-embedded)."""
+        ...
+
     def delete_document(self, collection: str, document_id: str) -> None:
         """Delete every point of ``document_id`` (nothing happens if it has none)."""
         ...

@@ -394,13 +394,20 @@ def test_ingest_follows_commits(form, origin, cache, tmp_path, encoder, chunker)
         report, reads = ingest()
         assert (report.indexed, report.unchanged, reads, counting.texts) == (0, 3, [], embedded)
 
-        # 3. A commit that edits one file: only that file is read and indexed again.
+        # 3. A commit that edits one file: only that file is read and indexed again; the others'
+        # points are kept (not read, not embedded) but name the new commit.
         origin.write("notes.txt", NOTES_EDITED)
         second = origin.commit("edit the notes")
         report, reads = ingest()
         assert (report.indexed, report.unchanged, reads) == (1, 2, ["notes.txt"])
         [notes] = store.points(COLLECTION, with_vectors=False, filters={"metadata.path": "notes.txt"})
         assert notes.payload["metadata"]["commit"] == second and "Thursday" in notes.payload["text"]
+        assert counting.texts == embedded + 1  # the notes' one chunk
+        assert store.count(COLLECTION, {"metadata.commit": second}) == store.count(COLLECTION)
+        [intro] = store.points(COLLECTION, with_vectors=False, filters={"metadata.path": "docs/intro.md"})
+        assert intro.payload["source_version"] == origin.blob(second, "docs/intro.md")
+        report, reads = ingest()  # and the run after finds them as they are: nothing is written
+        assert (report.indexed, report.unchanged, reads, counting.texts) == (0, 3, [], embedded + 1)
 
         # 4. A rename and a deletion: pruning drops the old paths, the new path is indexed.
         git(origin.path, "mv", "docs/guide/setup.md", "docs/guide/install.md")
@@ -410,7 +417,7 @@ def test_ingest_follows_commits(form, origin, cache, tmp_path, encoder, chunker)
         assert (report.indexed, report.unchanged, report.deleted) == (1, 1, 2)
         assert reads == ["docs/guide/install.md"]
         assert stored_uris(store) == {origin.uri("docs/intro.md"), origin.uri("docs/guide/install.md")}
-        assert store.count(COLLECTION, {"metadata.commit": third}) > 0
+        assert store.count(COLLECTION, {"metadata.commit": third}) == store.count(COLLECTION)
 
         # 5. An older tag gives that commit's files back.
         report, reads = ingest(ref="v1", prune=True)

@@ -6,6 +6,7 @@ Python and numpy, every search a scan. It implements only the ``VectorStore`` co
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -71,6 +72,15 @@ class MemoryStore:
 
     def delete_document(self, collection: str, document_id: str) -> None:
         self.replace_document(collection, document_id, [])
+
+    def refresh_document(
+        self, collection: str, document_id: str, source_version: str, metadata: Mapping[str, Any]
+    ) -> None:
+        stored = self._points(collection)
+        for point in [p for p in stored.values() if p.payload["document_id"] == document_id]:
+            refreshed = {**point.payload.get("metadata", {}), **metadata}
+            payload = {**point.payload, "source_version": source_version, "metadata": refreshed}
+            stored[point.id] = dataclasses.replace(point, payload=payload)
 
     def write_points(self, collection: str, points: Sequence[Point]) -> None:
         self._points(collection).update({point.id: point for point in points})

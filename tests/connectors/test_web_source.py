@@ -372,6 +372,20 @@ def test_an_edited_page_is_reindexed_alone(site, base, web, ingest) -> None:
     assert site.answered("/site/guide.html", 200) == 2 and site.answered("/site/faq.html", 200) == 2
 
 
+def test_a_new_validator_for_the_same_bytes_is_recorded_and_not_read_again(site, base, web, ingest) -> None:
+    ingest(web(f"{base}/site/index.html"))
+    touched = replace(baseline()["/site/faq.html"], last_modified="Tue, 02 Jan 2024 00:00:00 GMT")
+    site.set("/site/faq.html", touched)  # a new Last-Modified (faq.html's version), the same body
+    report = ingest(web(f"{base}/site/index.html"))
+    assert (report.indexed, report.unchanged) == (0, len(SITE_PAGES))  # same bytes: not re-embedded
+    assert site.answered("/site/faq.html", 200) == 2
+    site.forget()
+    report = ingest(web(f"{base}/site/index.html"))
+    assert (report.indexed, report.unchanged) == (0, len(SITE_PAGES))
+    # The new version was recorded: the third run's 304 is enough, the page is not fetched again.
+    assert (site.answered("/site/faq.html", 304), site.answered("/site/faq.html", 200)) == (1, 0)
+
+
 def test_a_deleted_page_is_pruned(site, base, web, ingest) -> None:
     ingest(web(f"{base}/site/index.html"), prune=True)
     site.set("/site/loop/b.html", None)  # 404, though loop/a.html still links to it
