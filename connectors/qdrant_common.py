@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
-from chunkwise.pipeline.fingerprint import Fingerprint
+from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
 from chunkwise.pipeline.manifest import MANIFEST_FIELDS, StoredDocument, summarize
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
@@ -88,12 +88,32 @@ def vector_lists(point: Point) -> dict[str, list[Any]]:
     return vectors
 
 
-def fusion_weights(fusion: Fusion, dense_queries: int) -> list[float] | None:
+def fusion_weights(fusion: Fusion, dense_queries: int, sparse: bool) -> list[float] | None:
     """The RRF weights of a fused search: 1 for each dense ranking, ``sparse_weight`` for the sparse
-    one (last); ``None`` when all are equal (the engine's plain RRF)."""
-    if fusion.sparse_weight == 1.0:
+    one (last) if there is one; ``None`` when all are equal (the engine's plain RRF).
+
+    Example::
+
+        fusion_weights(Fusion("rrf", 0.5), 2, sparse=True)    # [1.0, 1.0, 0.5]
+        fusion_weights(Fusion("rrf", 0.5), 2, sparse=False)   # None: two dense rankings, equal
+    """
+    if fusion.sparse_weight == 1.0 or not sparse:
         return None
     return [1.0] * dense_queries + [fusion.sparse_weight]
+
+
+def vector_layout(dimension: int, named: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int, bool]]:
+    """Every dense vector of a collection by name (``dense``, then ``named``, a fingerprint's
+    ``vectors``): its size, and whether it is a multivector (compared by MaxSim).
+
+    Example::
+
+        vector_layout(384, {"alone": {"kind": "dense", "size": 384}})
+        # {"dense": (384, False), "alone": (384, False)}
+    """
+    layout = {DENSE: (dimension, False)}
+    layout.update({name: (int(spec["size"]), spec["kind"] == MULTIVECTOR) for name, spec in named.items()})
+    return layout
 
 
 def search_hit(point: Any) -> SearchHit:

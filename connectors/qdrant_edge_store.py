@@ -30,6 +30,7 @@ from chunkwise.connectors.qdrant_common import (
     check_quantization,
     fusion_weights,
     point_from_record,
+    vector_layout,
     vector_lists,
 )
 from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
@@ -38,7 +39,7 @@ from chunkwise.pipeline.errors import (
     StoreError,
     StoreInUseError,
 )
-from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
+from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion
 
@@ -384,7 +385,7 @@ class EdgeDriver:
                 prefetches=[
                     Prefetch(limit=plan.prefetch, query=q, filter=plan.filter, params=params) for q in queries
                 ],
-                query=_fusion(plan.fusion, len(plan.dense_names)),
+                query=_fusion(plan.fusion, len(plan.dense_names), plan.sparse is not None),
                 **returned,
             )
         shard = self._shard(collection)
@@ -697,11 +698,9 @@ def _edge_config(
             multivector_config=MultiVectorConfig(MultiVectorComparator.MaxSim) if multivector else None,
         )
 
-    vectors = {DENSE: params(dimension)}
-    for name, spec in (named or {}).items():
-        vectors[name] = params(int(spec["size"]), multivector=spec["kind"] == MULTIVECTOR)
+    layout = vector_layout(dimension, named or {})
     return EdgeConfig(
-        vectors=vectors,
+        vectors={name: params(size, multivector) for name, (size, multivector) in layout.items()},
         sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf if idf else None)},
         optimizers=optimizers,
     )
@@ -813,10 +812,10 @@ def _refuse_client_folder(path: Path) -> None:
         )
 
 
-def _fusion(fusion: Fusion, dense_queries: int) -> Any:
+def _fusion(fusion: Fusion, dense_queries: int, sparse: bool) -> Any:
     """Qdrant Edge's fusion query for ``fusion`` (the dense rankings first, the sparse one last)."""
     from qdrant_edge import Fusion as EdgeFusion
 
     if fusion.method == "dbsf":
         return EdgeFusion.Dbsf()
-    return EdgeFusion.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries))
+    return EdgeFusion.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries, sparse))

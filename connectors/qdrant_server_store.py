@@ -23,6 +23,7 @@ from chunkwise.connectors.qdrant_common import (
     check_stored_fingerprint,
     fusion_weights,
     request_size,
+    vector_layout,
     vector_lists,
 )
 from chunkwise.connectors.qdrant_store import QdrantStore, SearchPlan
@@ -32,7 +33,7 @@ from chunkwise.pipeline.errors import (
     StoreInUseError,
     StoreUnavailableError,
 )
-from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
+from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion
 
@@ -228,7 +229,7 @@ class ClientDriver:
                     )
                     for query, using in queries
                 ],
-                "query": _fusion(models, plan.fusion, len(plan.dense_names)),
+                "query": _fusion(models, plan.fusion, len(plan.dense_names), plan.sparse is not None),
             }
         response = self._call(
             lambda: self.client.query_points(
@@ -302,9 +303,8 @@ class ClientDriver:
                 multivector_config=maxsim if multivector else None,
             )
 
-        vectors = {DENSE: params(fingerprint.dimension)}
-        for name, spec in fingerprint.vectors.items():
-            vectors[name] = params(int(spec["size"]), multivector=spec["kind"] == MULTIVECTOR)
+        layout = vector_layout(fingerprint.dimension, fingerprint.vectors)
+        vectors = {name: params(size, multivector) for name, (size, multivector) in layout.items()}
         modifier = models.Modifier.IDF if fingerprint.sparse_idf else None  # learned weights: no IDF
         sparse = {SPARSE: models.SparseVectorParams(modifier=modifier)}
         try:
@@ -470,8 +470,8 @@ def _point_struct(point: Point) -> Any:
     return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
 
 
-def _fusion(models: Any, fusion: Fusion, dense_queries: int) -> Any:
+def _fusion(models: Any, fusion: Fusion, dense_queries: int, sparse: bool) -> Any:
     """qdrant-client's fusion query for ``fusion`` (the dense rankings first, the sparse one last)."""
     if fusion.method == "dbsf":
         return models.FusionQuery(fusion=models.Fusion.DBSF)
-    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries)))
+    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=fusion_weights(fusion, dense_queries, sparse)))

@@ -991,6 +991,25 @@ class NamedVectorTests(StoreFixtures):
         assert [hit.id for hit in fused] == sorted(ids, key=lambda i: (-rrf[i], i))
         assert [hit.score for hit in fused] == pytest.approx(sorted(rrf.values(), reverse=True), rel=1e-5)
 
+    def test_a_weighted_fusion_weighs_the_sparse_ranking_only(self, named) -> None:
+        store, points = named
+        query, terms = points[2].named["alone"], BM25.encode_query("c004")  # one match: no ties
+        both = ("dense", "alone")
+        plain = store.search(COLLECTION, query, k=6, using=both, fusion=Fusion("rrf"))
+        weighted = store.search(COLLECTION, query, k=6, using=both, fusion=Fusion("rrf", 0.5))
+        hybrid = store.search(COLLECTION, query, k=6, sparse=terms, using=both, fusion=Fusion("rrf", 0.5))
+
+        assert [(hit.id, hit.score) for hit in weighted] == [(hit.id, hit.score) for hit in plain]
+        rankings = [
+            ([hit.id for hit in store.search(COLLECTION, query, k=6, using=(name,))], 1.0) for name in both
+        ]
+        rankings.append(([hit.id for hit in store.search(COLLECTION, None, k=6, sparse=terms)], 0.5))
+        expected: dict[str, float] = {}
+        for ids, weight in rankings:
+            for rank, point_id in enumerate(ids):
+                expected[point_id] = expected.get(point_id, 0.0) + 1 / ((rank + 1) / weight + 59)
+        assert {hit.id: hit.score for hit in hybrid} == pytest.approx(expected, rel=1e-5)
+
     def test_a_copy_keeps_the_named_vectors(self, named, tmp_path: Path) -> None:
         store, points = named
         with open_store(COPY_TARGETS["edge"].format(tmp=tmp_path / "target")) as target:
