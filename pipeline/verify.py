@@ -5,7 +5,8 @@ copy cut short) while the engine still opens it: reads then fail, or return vect
 zeros. Verification reads every point with its vector and payload and checks:
 
 - the points can be read at all, and as many as the collection counts;
-- every vector has the collection's dimension, finite values and a length above zero;
+- every vector has the collection's dimension, finite values and a length above zero, and so has
+  each of its named vectors (a multivector: each of its rows);
 - every payload has the keys chunkwise writes, and its text is as long as its span;
 - every version of a document has each of its chunks exactly once;
 - a sample of points, searched exactly by their own vectors, find themselves.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from chunkwise.pipeline.errors import ChunkwiseError, StoreError
+from chunkwise.pipeline.fingerprint import MULTIVECTOR
 from chunkwise.pipeline.protocols import VectorStore
 
 PAYLOAD_KEYS = ("text", "document_id", "source", "chunk_index", "chunk_count", "start", "end", "fingerprint")
@@ -105,6 +107,10 @@ def verify_collection(store: VectorStore, collection: str, *, searches: int = 20
             result.points += 1
             name = f"{point.id} of {point.payload.get('source', '?')}"
             sound_vector = _check_vector(point.vector, fingerprint.dimension, findings, name)
+            for vector_name, spec in fingerprint.vectors.items():
+                multivector = spec["kind"] == MULTIVECTOR
+                vector = point.named.get(vector_name)
+                _check_vector(vector, int(spec["size"]), findings, name, vector_name, multivector=multivector)
             if sound_vector and result.points % every == 0:
                 samples.append((point.id, point.vector))
             if _check_payload(point.payload, findings, name):
@@ -125,16 +131,32 @@ def verify_collection(store: VectorStore, collection: str, *, searches: int = 20
     return result
 
 
-def _check_vector(vector: Any, dimension: int, findings: _Findings, name: str) -> bool:
+def _check_vector(
+    vector: Any,
+    dimension: int,
+    findings: _Findings,
+    name: str,
+    vector_name: str = "",
+    *,
+    multivector: bool = False,
+) -> bool:
+    """Whether ``vector`` (the dense one, or the named ``vector_name``) is whole: ``dimension``
+    values (a multivector: per row), finite, not all zeros (a multivector: no row all zeros)."""
+    what = f"{vector_name!r} vector" if vector_name else "vector"
     values = np.asarray(vector, dtype=np.float32) if vector is not None else np.zeros(0, np.float32)
+    if multivector:
+        shaped = values.ndim == 2 and values.shape[1] == dimension
+    else:
+        shaped = values.shape == (dimension,)
     if values.size == 0:
-        findings.add("points without their vector (the vector file was damaged)", name)
-    elif values.shape != (dimension,):
-        findings.add(f"points whose vector does not have {dimension} values", f"{name}: {values.shape}")
+        findings.add(f"points without their {what} (the vector file was damaged)", name)
+    elif not shaped:
+        per = " per token" if multivector else ""
+        findings.add(f"points whose {what} does not have {dimension} values{per}", f"{name}: {values.shape}")
     elif not np.isfinite(values).all():
-        findings.add("points whose vector holds NaN or infinite values", name)
-    elif not np.any(values):
-        findings.add("points whose vector is all zeros (the vector file was damaged)", name)
+        findings.add(f"points whose {what} holds NaN or infinite values", name)
+    elif not np.all(np.any(np.atleast_2d(values), axis=-1)):
+        findings.add(f"points whose {what} is all zeros (the vector file was damaged)", name)
     else:
         return True
     return False

@@ -179,3 +179,39 @@ def test_the_same_chunk_in_many_documents_is_no_damage(tmp_path):
         result = verify_collection(store, "docs", searches=300)
     assert result.sound, result.problems
     assert result.searched == 300
+
+
+def test_named_vectors_are_checked_too(tmp_path):
+    fingerprint = Fingerprint(
+        model="test-model",
+        dimension=16,
+        chunking={"chunk_size": 64},
+        vectors={"alone": {"kind": "dense", "size": 16}, "tokens": {"kind": "multivector", "size": 4}},
+    )
+    rng = np.random.default_rng(3)
+    points = document_points(0, rng)
+    tokens = rng.standard_normal((3, 4)).astype(np.float32)
+    whole = [Point(p.id, p.vector, p.payload, named={"alone": p.vector, "tokens": tokens}) for p in points]
+    broken = [
+        Point(whole[0].id, whole[0].vector, whole[0].payload, named={"tokens": tokens}),  # no 'alone'
+        Point(whole[1].id, whole[1].vector, whole[1].payload, named={"alone": whole[1].vector}),  # no tokens
+        Point(
+            whole[2].id,
+            whole[2].vector,
+            whole[2].payload,
+            named={"alone": whole[2].vector * 0, "tokens": tokens},
+        ),
+    ]
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        store.ensure_collection("docs", fingerprint)
+        store.write_points("docs", whole)
+        assert verify_collection(store, "docs", searches=5).sound
+
+        store.write_points("docs", broken)
+        result = verify_collection(store, "docs", searches=5)
+
+    problems = "\n".join(result.problems)
+    assert not result.sound and len(result.problems) == 3, problems
+    assert "1 points without their 'alone' vector" in problems
+    assert "1 points without their 'tokens' vector" in problems
+    assert "1 points whose 'alone' vector is all zeros" in problems
