@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkwise.connectors.devices import Placement, check_device, check_precision, resolve_placement
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP, LateChunkingEncoder, TokenStates
 from chunkwise.connectors.onnx_backend import torch_hidden_states
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
@@ -64,7 +65,12 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 @dataclass(frozen=True)
 class Projection:
-    """One linear layer applied to token vectors: ``vectors @ weight.T + bias``."""
+    """One linear layer applied to token vectors: ``vectors @ weight.T + bias``.
+
+    Example::
+
+        Projection(np.ones((2, 4), dtype=np.float32))(np.ones((3, 4), dtype=np.float32)).shape   # (3, 2)
+    """
 
     weight: np.ndarray
     bias: np.ndarray | None = None
@@ -81,6 +87,11 @@ class LateInteractionLayout:
     ``transformer`` is the folder of the transformer; ``projections`` run in order on its token
     vectors; markers are token strings (``""``: none) read after ``[CLS]``; ``query_length``
     (``None``: no expansion) is the length queries are padded to with ``[MASK]``.
+
+    Example::
+
+        layout = read_layout("models/colbertv2.0")
+        layout.kind, layout.query_length, layout.projections[-1].weight.shape   # ("colbert", 32, (128, 768))
     """
 
     transformer: str
@@ -196,7 +207,12 @@ def pool_tokens(vectors: np.ndarray, factor: int) -> np.ndarray:
 
 def cap_tokens(vectors: np.ndarray, limit: int | None) -> np.ndarray:
     """At most ``limit`` rows: more are merged into ``limit`` runs of adjacent rows (their means,
-    renormalised), so that the whole chunk stays covered."""
+    renormalised), so that the whole chunk stays covered.
+
+    Example::
+
+        cap_tokens(np.eye(6, dtype=np.float32), 4).shape   # (4, 6); cap_tokens(vectors, None) is vectors
+    """
     if limit is None or len(vectors) <= limit:
         return vectors
     return _normalize(np.stack([group.mean(axis=0) for group in np.array_split(vectors, limit)]))
@@ -237,14 +253,23 @@ class _TransformerEncoder(SentenceTransformerEncoder):
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Transformer
 
-        logger.info("loading late-interaction model %s from %s", self.model_name, self.layout.transformer)
+        placement = self.placement
+        logger.info(
+            "loading late-interaction model %s from %s on %s (%s)",
+            self.model_name,
+            self.layout.transformer,
+            placement.device,
+            placement.precision,
+        )
         try:
             transformer = Transformer(self.layout.transformer)
-            model = SentenceTransformer(modules=[transformer], device=self.device)
+            model = SentenceTransformer(modules=[transformer], device=placement.device)
         except Exception as error:
             raise ConfigurationError(
                 f"cannot load multivector model {self.model_name!r} (--multivector-model): {error}"
             ) from error
+        if placement.half:
+            model.half()
         _register_markers(model.tokenizer, (self.layout.query_marker, self.layout.document_marker))
         return model
 
@@ -268,8 +293,10 @@ class MultivectorEncoder:
     (``path``: load it from another folder, the collection still recording ``model``).
     ``late``: a chunk's token vectors come from its document's pass (windows of ``window`` tokens
     sharing ``overlap``, as :class:`~connectors.late_encoder.LateChunkingEncoder` reads them), else
-    from the chunk read alone. ``pool_factor`` and ``max_tokens`` bound what a chunk stores. It is a
-    :class:`~pipeline.embedding.NamedEmbedder`: ``name``, ``vector_config`` and ``embed``.
+    from the chunk read alone. ``pool_factor`` and ``max_tokens`` bound what a chunk stores.
+    ``device`` and ``precision`` place the model as the dense encoder's options do (see
+    :mod:`connectors.devices`: fp16 on a GPU only). It is a :class:`~pipeline.embedding.NamedEmbedder`
+    (``vector_config`` and ``embed``); ``name`` is the named vector it fills.
 
     Example::
 
@@ -292,7 +319,8 @@ class MultivectorEncoder:
         window: int | None = None,
         overlap: int = DEFAULT_LATE_OVERLAP,
         batch_size: int = 16,
-        device: str | None = None,
+        device: str | None = "auto",
+        precision: str | None = "auto",
     ) -> None:
         if not model.strip():
             raise ConfigurationError("the multivector model is empty: give a model name or folder")
@@ -308,7 +336,11 @@ class MultivectorEncoder:
         self.window = window
         self.overlap = overlap
         self.batch_size = batch_size
-        self.device = device
+        self.requested_device, self.requested_precision = check_device(device), check_precision(precision)
+        self._placement: Placement | None = None
+        if (self.requested_device, self.requested_precision) != ("auto", "auto"):
+            self._placement = resolve_placement(device, precision)  # a device asked for: checked now
+        self._loaded: _TransformerEncoder | None = None  # a model another encoder loaded (``share``)
         self._reader: LateChunkingEncoder | None = None
         self._loading = threading.Lock()
 
@@ -317,14 +349,65 @@ class MultivectorEncoder:
         """The window reader over the model's transformer (it loads the model on first use)."""
         with self._loading:
             if self._reader is None:
-                layout = read_layout(self._folder())
-                placement = {"device": self.device} if self.device is not None else {}
-                base = _TransformerEncoder(layout, self.model_name, **placement)
-                _ = base.model  # a folder that does not load stops here
+                base = self._loaded or self._load_base()
                 self._reader = LateChunkingEncoder.from_encoder(
                     base, window=self.window, overlap=self.overlap, batch_size=self.batch_size
                 )
         return self._reader
+
+    def _load_base(self) -> _TransformerEncoder:
+        placement = self.placement
+        base = _TransformerEncoder(
+            read_layout(self._folder()),
+            self.model_name,
+            device=placement.device,
+            precision=placement.precision,
+        )
+        _ = base.model  # a folder that does not load stops here
+        return base
+
+    def share(
+        self,
+        *,
+        pool_factor: int = 1,
+        max_tokens: int | None = None,
+        late: bool = False,
+        window: int | None = None,
+        overlap: int = DEFAULT_LATE_OVERLAP,
+    ) -> MultivectorEncoder:
+        """An encoder of the same model, path and placement with other storage and window options,
+        sharing this one's loaded model (loaded now if it was not).
+
+        Example::
+
+            pooled = colbert.share(pool_factor=2, late=True)   # no second load of the model
+        """
+        shared = MultivectorEncoder(
+            self.model_name,
+            path=self.path,
+            pool_factor=pool_factor,
+            max_tokens=max_tokens,
+            late=late,
+            window=window,
+            overlap=overlap,
+            batch_size=self.batch_size,
+            device=self.placement.device,
+            precision=self.placement.precision,
+        )
+        shared._loaded = self._base
+        return shared
+
+    @property
+    def placement(self) -> Placement:
+        """The device and precision the model runs at (``auto`` is resolved on first use)."""
+        if self._placement is None:
+            self._placement = resolve_placement(self.requested_device, self.requested_precision)
+        return self._placement
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on: ``cpu``, ``cuda:N`` or ``mps``."""
+        return self.placement.device
 
     @property
     def layout(self) -> LateInteractionLayout:
@@ -421,20 +504,22 @@ class MultivectorEncoder:
             ) from error
 
 
-def shared_multivector(model: str, path: str | None = None) -> MultivectorEncoder:
-    """One multivector encoder per model name and ``path`` in the process (queries of a collection's
-    retrievers share it; it loads on first use).
+def shared_multivector(
+    model: str, path: str | None = None, device: str | None = "auto", precision: str | None = "auto"
+) -> MultivectorEncoder:
+    """One multivector encoder per model name, ``path``, ``device`` and ``precision`` in the process
+    (queries of a collection's retrievers share it; it loads on first use).
 
     Example::
 
-        tokens = shared_multivector(store.fingerprint("docs").vectors["multivector"]["model"])
+        tokens = shared_multivector(store.fingerprint("docs").vectors["multivector"]["model"], device="cpu")
     """
-    return _shared(model, path)
+    return _shared(model, path, check_device(device), check_precision(precision))
 
 
 @functools.lru_cache(maxsize=4)
-def _shared(model: str, path: str | None) -> MultivectorEncoder:
-    return MultivectorEncoder(model, path=path)
+def _shared(model: str, path: str | None, device: str, precision: str) -> MultivectorEncoder:
+    return MultivectorEncoder(model, path=path, device=device, precision=precision)
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME
 from chunkwise.connectors.qdrant_common import (
     DENSE,
     best_chunk_per_document,
@@ -37,7 +38,7 @@ from chunkwise.connectors.qdrant_common import (
     search_hit,
 )
 from chunkwise.pipeline.errors import ConfigurationError
-from chunkwise.pipeline.fingerprint import MULTIVECTOR, Fingerprint
+from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.manifest import StoredDocument
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
@@ -62,7 +63,7 @@ class SearchPlan:
     exact: bool = False
     using: tuple[str, ...] = (DENSE,)
     multivector: list[list[float]] | None = None
-    multivector_name: str = MULTIVECTOR
+    multivector_name: str = MULTIVECTOR_NAME  # the named vector MaxSim scores
 
     @property
     def dense_names(self) -> tuple[str, ...]:

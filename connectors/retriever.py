@@ -73,8 +73,10 @@ class ChunkwiseRetriever(BaseRetriever):
     ``expand="section"`` to its whole section; passages that overlap are merged. ``mmr=True``
     reorders ``fetch_k`` candidates by maximal marginal relevance. Queries are embedded as the
     collection's documents were: cut to its Matryoshka dimensions, under its query prompt
-    (``query_prompt`` puts another one), on ``device`` at ``precision`` (see
-    :mod:`connectors.devices`). Every option but the store and collection can also be
+    (``query_prompt`` puts another one), on ``device`` at ``precision``, as are their token vectors
+    by the multivector model (see :mod:`connectors.devices`). ``multivector_encoder``, an encoder
+    already loaded, and ``multivector_model``, where to load one from, are refused together.
+    Every option but the store and collection can also be
     given per call: ``retriever.invoke(query, k=2, filter={...})``.
 
     Example::
@@ -136,7 +138,7 @@ class ChunkwiseRetriever(BaseRetriever):
         self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code, options)
         self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
         self.multivector_encoder = _matching_multivector(
-            self.multivector_encoder, fingerprint, self.multivector_model
+            self.multivector_encoder, fingerprint, self.multivector_model, self.device, self.precision
         )
         if self.mode is None:
             self.mode = "hybrid" if self.sparse_encoder is not None else "dense"
@@ -354,10 +356,19 @@ def _matching_sparse_encoder(
 
 
 def _matching_multivector(
-    encoder: MultivectorEncoder | None, fingerprint: Fingerprint, path: str | None = None
+    encoder: MultivectorEncoder | None,
+    fingerprint: Fingerprint,
+    path: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> MultivectorEncoder | None:
     """The encoder of the collection's token vectors (``None`` if it has none), loaded from ``path``
-    if given; one given must be of the collection's model."""
+    if given, on ``device`` at ``precision``; one given must be of the collection's model, and is
+    refused beside ``path`` (it was loaded from its own folder)."""
+    if encoder is not None and path is not None:
+        raise ConfigurationError(
+            "give either multivector_encoder or multivector_model (where to load the model from), not both"
+        )
     config = fingerprint.vectors.get(MULTIVECTOR_NAME)
     if config is None:
         if path is not None or encoder is not None:
@@ -367,7 +378,7 @@ def _matching_multivector(
             )
         return None
     if encoder is None:
-        return shared_multivector(str(config["model"]), path)
+        return shared_multivector(str(config["model"]), path, device, precision)
     if encoder.model_name != config["model"]:
         raise FingerprintMismatchError(
             f"the collection's token vectors were made by {config['model']}; the multivector encoder "

@@ -138,11 +138,14 @@ def open_retriever(
 
     A store given by location is opened by the retriever and closed by ``retriever.close()``.
 
-    ``options``: ``k``, ``mode`` (dense, sparse, hybrid), ``fusion``, ``filter``, ``score_threshold``,
-    ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``trust_remote_code``, ``query_prompt`` (instead
-    of the collection's), ``dimensions`` (checked against the collection's), ``device`` and
-    ``precision`` (where queries are embedded: auto, cpu, cuda, cuda:N, mps; auto, fp32, fp16)
-    (see :class:`~chunkwise.connectors.retriever.ChunkwiseRetriever`).
+    ``options``: ``k``, ``mode`` (dense, sparse, hybrid, multivector), ``fusion`` (hybrid's; none
+    applies in a collection with token vectors, whose hybrid is rescored by MaxSim), ``filter``,
+    ``score_threshold``, ``expand``, ``mmr``, ``fetch_k``, ``diversity``, ``trust_remote_code``,
+    ``query_prompt`` (instead of the collection's), ``dimensions`` (checked against the
+    collection's), ``sparse_model`` and ``multivector_model`` (folders to load the collection's
+    learned sparse and multivector models from), ``device`` and ``precision`` (where queries are
+    embedded, by the multivector model too: auto, cpu, cuda, cuda:N, mps; auto, fp32, fp16) (see
+    :class:`~chunkwise.connectors.retriever.ChunkwiseRetriever`).
 
     Example::
 
@@ -402,9 +405,12 @@ def evaluate(
     or a list, and
     the shared options ``model``, ``tokenizer``, ``boundaries``, ``max_sentences``,
     ``sentence_overlap``, ``trust_remote_code``, ``backend``, ``device``, ``precision``,
-    ``dimensions``, ``query_prompt`` and ``document_prompt``. With no axis it scores the ingest defaults
-    against fixed chunking. ``modes``: dense, sparse, hybrid (default: dense and the default mode);
-    ``fusions``: rrf, rrf:W, dbsf (default: the model's). A set is a folder with ``corpus/``,
+    ``dimensions``, ``query_prompt``, ``document_prompt``, ``sparse_model``, ``multivector_model``,
+    ``multivector_pool_factor`` and ``multivector_max_tokens``. With no axis it scores the ingest
+    defaults against fixed chunking. ``modes``: dense, sparse, hybrid, multivector (MaxSim: needs
+    ``multivector_model``; default: dense and the default mode); ``fusions``: rrf, rrf:W, dbsf
+    (default: the model's), scored in hybrid mode, which a ``multivector_model`` scores once,
+    rescored by MaxSim (fusion ``maxsim``). A set is a folder with ``corpus/``,
     ``queries.jsonl`` and ``qrels.jsonl``, or a BEIR folder. ``store``: where the temporary
     collections go (default: in memory).
 

@@ -95,18 +95,23 @@ Embedder = (
 ALONE = "alone"  # the named vector of each chunk embedded alone, beside its late vector
 
 
-def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder | None = None) -> Embedder:
+def build_embedder(
+    options: IngestOptions,
+    encoder: SentenceTransformerEncoder | None = None,
+    multivector: MultivectorEncoder | None = None,
+) -> Embedder:
     """Each chunk embedded alone (``fixed``) or pooled from its document's token vectors (``late``).
 
     ``headers`` embeds chunks under their document title and section; ``late_mix`` mixes late
     vectors with those of each chunk alone; ``alone_vector`` stores the chunk-alone vectors beside
     the late ones (named ``alone``). ``encoder``, an already loaded encoder of ``options.model``,
     is reused instead of loading another. ``multivector_model`` stores each chunk's token vectors
-    beside its vector (named ``multivector``, see :func:`build_multivector`).
+    beside its vector (named ``multivector``, see :func:`build_multivector`); ``multivector``, an
+    already loaded encoder of that model, lends it its model.
     """
     base = encoder or encoder_for(options)
     alone = IndependentEmbedder(base, headers=True) if options.headers else base
-    multivector = build_multivector(options)
+    multivector = build_multivector(options, multivector)
     if options.chunking == "fixed":
         if multivector is not None:
             return NamedVectorsEmbedder(as_embedder(alone), {MULTIVECTOR_NAME: multivector})
@@ -123,20 +128,36 @@ def build_embedder(options: IngestOptions, encoder: SentenceTransformerEncoder |
     return NamedVectorsEmbedder(as_embedder(main), named) if named else main
 
 
-def build_multivector(options: IngestOptions) -> MultivectorEncoder | None:
+def build_multivector(
+    options: IngestOptions, loaded: MultivectorEncoder | None = None
+) -> MultivectorEncoder | None:
     """The token vectors of ``options.multivector_model`` (late chunked, in the late windows, when
-    ``chunking`` is late), loaded now so that a model that does not load stops a run before any
-    write; ``None`` without one."""
+    ``chunking`` is late) on ``options.device`` at ``options.precision``, loaded now so that a model
+    that does not load stops a run before any write; ``None`` without one. ``loaded``, an encoder
+    of the same model and placement, lends its loaded model instead of loading it again.
+
+    Example::
+
+        colbert = build_multivector(IngestOptions(multivector_model="colbert-ir/colbertv2.0", device="cpu"))
+        build_multivector(IngestOptions(multivector_model="colbert-ir/colbertv2.0", late_window=512), colbert)
+    """
     if options.multivector_model is None:
         return None
+    storage: dict[str, Any] = {
+        "pool_factor": options.multivector_pool_factor,
+        "max_tokens": options.multivector_max_tokens,
+        "late": options.chunking == "late",
+        "window": options.late_window,
+        "overlap": options.late_overlap,
+    }
+    if loaded is not None:
+        if loaded.model_name != options.multivector_model:
+            raise ConfigurationError(
+                f"the loaded multivector model is {loaded.model_name}, not {options.multivector_model}"
+            )
+        return loaded.share(**storage)
     encoder = MultivectorEncoder(
-        options.multivector_model,
-        pool_factor=options.multivector_pool_factor,
-        max_tokens=options.multivector_max_tokens,
-        late=options.chunking == "late",
-        window=options.late_window,
-        overlap=options.late_overlap,
-        device=options.device,
+        options.multivector_model, device=options.device, precision=options.precision, **storage
     )
     _ = encoder.reader
     return encoder

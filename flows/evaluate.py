@@ -23,13 +23,14 @@ from pydantic import ValidationError
 from chunkwise.connectors.jsonl_corpus_source import JsonlCorpusSource
 from chunkwise.connectors.learned_sparse_encoder import build_sparse
 from chunkwise.connectors.model_defaults import defaults_for
-from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME
+from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME, MultivectorEncoder
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store
 from chunkwise.flows.components import (
     build_chunker,
     build_embedder,
+    build_multivector,
     build_parser,
     build_source,
     encoder_for,
@@ -65,6 +66,7 @@ FIXED = {  # late axes unset
     "late_mix": None,
     "alone_vector": False,
 }
+MAXSIM = "maxsim"  # hybrid's recorded fusion with a multivector model: MaxSim rescores, nothing fuses
 MODES = ("dense", "sparse", "hybrid", "multivector")  # embedding, BM25 terms, both fused, MaxSim
 SPARSE_MODES = ("sparse", "hybrid")
 
@@ -164,7 +166,8 @@ def describe(
     """The axes of a configuration (the late window resolved to its effective value) and its model.
 
     With ``mode``, the retrieval mode too (as in every :class:`EvalRow`'s ``config``), and for
-    hybrid search its ``fusion``.
+    hybrid search its ``fusion``: ``"maxsim"`` with a multivector model, whose MaxSim rescores
+    hybrid's candidates instead of any fusion.
     """
     config: dict[str, Any] = {name: getattr(options, name) for name in AXES}
     sentences = options.chunker == "sentence"
@@ -181,6 +184,8 @@ def describe(
     if mode is not None:
         config["mode"] = mode
         config["fusion"] = str(fusion or Fusion()) if mode == "hybrid" else None
+        if mode == "hybrid" and options.multivector_model is not None:
+            config["fusion"] = MAXSIM
     if options.sparse_model is not None:
         config["sparse_model"] = options.sparse_model
     if options.multivector_model is not None:
@@ -256,6 +261,7 @@ class Evaluation:
         self._query_tokens: dict[tuple[Any, ...], list[np.ndarray | None]] = {}
         self._document_tokens: dict[str, int] = {}
         self._encoders: dict[tuple[Any, ...], SentenceTransformerEncoder] = {}
+        self._multivectors: dict[tuple[Any, ...], MultivectorEncoder] = {}
 
     def run(self, configurations: Sequence[IngestOptions]) -> list[EvalRow]:
         """One row per configuration and mode, the modes of a configuration one after the other."""
@@ -268,7 +274,7 @@ class Evaluation:
         """Ingest one configuration once, then score it in every mode: one row per mode."""
         if "multivector" in self.modes and options.multivector_model is None:
             raise ConfigurationError("mode multivector searches token vectors: give a --multivector-model")
-        embedder = build_embedder(options, self._encoder(options))
+        embedder = build_embedder(options, self._encoder(options), self._multivector(options))
         self._queries(options, embedder)  # loads and warms the model before anything is timed
         window = late_window(embedder)
         tell = self._teller(index, total, label(describe(options, window)))
@@ -315,8 +321,11 @@ class Evaluation:
         ]
 
     def _searches(self, options: IngestOptions) -> list[tuple[str, Fusion | None]]:
-        """Each retrieval mode, hybrid once per fusion (by default the model's own)."""
+        """Each retrieval mode, hybrid once per fusion (by default the model's own), or once with a
+        multivector model (MaxSim rescores its candidates: no fusion applies)."""
         fusions = self.fusions or (defaults_for(options.model).fusion,)
+        if options.multivector_model is not None:
+            fusions = fusions[:1]
         return [
             (mode, fusion) for mode in self.modes for fusion in (fusions if mode == "hybrid" else (None,))
         ]
@@ -359,6 +368,16 @@ class Evaluation:
             self._encoders[key] = encoder_for(options)
         return self._encoders[key]
 
+    def _multivector(self, options: IngestOptions) -> MultivectorEncoder | None:
+        """The configuration's multivector model, loaded once per model and placement (its storage
+        and window options are the configuration's own; see :func:`build_multivector`)."""
+        key = _multivector_key(options)
+        if options.multivector_model is not None and key not in self._multivectors:
+            encoder = build_multivector(options)
+            assert encoder is not None
+            self._multivectors[key] = encoder
+        return self._multivectors.get(key)
+
     def _queries(self, options: IngestOptions, embedder: Any) -> list[np.ndarray]:
         key = _encoder_key(options)
         if key not in self._query_vectors:
@@ -372,7 +391,7 @@ class Evaluation:
         multivector = getattr(embedder, "named", {}).get(MULTIVECTOR_NAME)
         if multivector is None:
             return [None] * len(self.dataset.queries)
-        key = (options.multivector_model, options.device)
+        key = _multivector_key(options)
         if key not in self._query_tokens:
             self._query_tokens[key] = [multivector.encode_query(query.text) for query in self.dataset.queries]
         return list(self._query_tokens[key])
@@ -500,6 +519,11 @@ def _encoder_key(options: IngestOptions) -> tuple[Any, ...]:
         options.query_prompt,
         options.document_prompt,
     )
+
+
+def _multivector_key(options: IngestOptions) -> tuple[Any, ...]:
+    """What makes a multivector model's query token vectors: its model and placement."""
+    return (options.multivector_model, options.device, options.precision)
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:

@@ -11,17 +11,21 @@ import pytest
 from tiny_models import COLBERT_SIZE, save_tiny_colbert
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.devices import Placement
 from chunkwise.connectors.multivector_encoder import (
     MultivectorEncoder,
+    _TransformerEncoder,
     cap_tokens,
     maxsim,
     pool_tokens,
     read_layout,
+    shared_multivector,
 )
 from chunkwise.connectors.qdrant_common import rescore_limit
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
-from chunkwise.pipeline.errors import FingerprintMismatchError
+from chunkwise.connectors.retriever import ChunkwiseRetriever
+from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.points import Point
 from chunkwise.pipeline.types import Chunk, Document
@@ -255,3 +259,45 @@ def test_another_multivector_configuration_is_refused_clearly(token_store, colbe
         other = Fingerprint(**{**fingerprint.to_dict(), "vectors": vectors})  # type: ignore[arg-type]
         with pytest.raises(FingerprintMismatchError, match=r"named vectors.*reindex"):
             store.ensure_collection("mv", other)
+
+
+def test_device_and_precision_place_the_model_and_fp16_is_refused_on_the_cpu(colbert_folder) -> None:
+    on_cpu = MultivectorEncoder(colbert_folder, device="cpu", precision="fp32")
+    assert on_cpu.placement == Placement("cpu", "fp32") and on_cpu.device == "cpu"
+    weights = next(on_cpu.reader.base.token_model.parameters())
+    assert weights.device.type == "cpu" and str(weights.dtype) == "torch.float32"
+    with pytest.raises(ConfigurationError, match="GPU only"):
+        MultivectorEncoder(colbert_folder, device="cpu", precision="fp16")
+    with pytest.raises(ConfigurationError, match="device must be one of"):
+        MultivectorEncoder(colbert_folder, device="gpu")
+    assert shared_multivector(colbert_folder, device="cpu").requested_device == "cpu"
+    assert shared_multivector(colbert_folder, device="cpu") is shared_multivector(colbert_folder, None, "CPU")
+    assert shared_multivector(colbert_folder) is not shared_multivector(colbert_folder, device="cpu")
+
+
+def test_a_half_placement_loads_the_model_in_fp16(colbert_folder) -> None:
+    base = _TransformerEncoder(read_layout(colbert_folder), "tiny", device="cpu")
+    base._placement = Placement("cpu", "fp16")  # what a GPU's placement says, without one
+    assert {str(p.dtype) for p in base._load().parameters()} == {"torch.float16"}
+
+
+def test_a_shared_encoder_reuses_the_loaded_model(colbert) -> None:
+    pooled = colbert.share(pool_factor=2, max_tokens=3)
+    assert pooled.reader.base is colbert.reader.base and pooled.placement == colbert.placement
+    [alone] = colbert.encode_documents([TEXT])
+    [bounded] = pooled.encode_documents([TEXT])
+    assert np.allclose(bounded, cap_tokens(pool_tokens(alone, 2), 3), atol=1e-6)
+
+
+def test_the_retriever_places_the_collection_s_multivector_model(token_store, colbert, encoder) -> None:
+    store, _, _ = token_store
+    retriever = ChunkwiseRetriever(
+        store=store, collection="mv", encoder=encoder, device="cpu", precision="fp32"
+    )
+    tokens = retriever.multivector_encoder
+    assert (tokens.requested_device, tokens.requested_precision) == ("cpu", "fp32")
+    assert tokens.model_name == colbert.model_name
+    with pytest.raises(ConfigurationError, match="not both"):
+        ChunkwiseRetriever(
+            store=store, collection="mv", encoder=encoder, multivector_encoder=colbert, multivector_model="x"
+        )

@@ -12,9 +12,10 @@ from tiny_models import save_tiny_colbert
 from typer.testing import CliRunner
 
 import chunkwise
-from chunkwise.connectors.multivector_encoder import MultivectorEncoder, maxsim
+from chunkwise.connectors.multivector_encoder import MultivectorEncoder, _TransformerEncoder, maxsim
 from chunkwise.connectors.stores import open_store
 from chunkwise.flows.cli import app
+from chunkwise.flows.evaluate import label
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
 
 ANSWERS = {
@@ -102,19 +103,29 @@ def test_ingest_and_query_token_vectors_then_reindex_without_them(
     assert "has none" in str(refused.exception) and "--multivector-model" in str(refused.exception)
 
 
-def test_eval_scores_multivector_and_rescored_hybrid(small_set: Path, colbert_folder: str) -> None:
+def test_eval_scores_multivector_and_rescored_hybrid(
+    small_set: Path, colbert_folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads = []
+    load = _TransformerEncoder._load
+    monkeypatch.setattr(_TransformerEncoder, "_load", lambda self: loads.append(1) or load(self))
     # the options as the command line passes them, the documents parsed in this process
     result = chunkwise.evaluate(
         small_set,
         chunking="fixed",
+        chunk_size=[64, 128],
         modes=["multivector", "hybrid"],
+        fusions=["rrf", "dbsf"],
         k=5,
         multivector_model=colbert_folder,
         multivector_max_tokens=8,
         max_seconds_per_document=0,
     )
+    assert len(loads) == 1  # one ColBERT load for the whole grid
     rows = [row.to_dict() for row in result.rows]
-    assert [row["config"]["mode"] for row in rows] == ["multivector", "hybrid"]
+    assert [row["config"]["mode"] for row in rows] == ["multivector", "hybrid"] * 2  # hybrid once: MaxSim
+    assert [row["config"]["fusion"] for row in rows] == [None, "maxsim"] * 2
+    assert label(rows[1]["config"]).endswith("hybrid maxsim")
     assert all(row["config"]["multivector_model"] == colbert_folder for row in rows)
     assert all(row["config"]["multivector_max_tokens"] == 8 and row["passage"] is not None for row in rows)
     refused = invoke("eval", str(small_set), "--chunking", "fixed", "--mode", "multivector")
