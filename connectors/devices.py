@@ -60,7 +60,12 @@ class Placement:
 
 
 def check_device(device: str | None) -> str:
-    """``device`` lower-cased, if it is one of auto, cpu, cuda, cuda:N, mps (``None``: auto)."""
+    """``device`` lower-cased, if it is one of auto, cpu, cuda, cuda:N, mps (``None``: auto).
+
+    Example::
+
+        check_device("CUDA:1")   # "cuda:1"; check_device("gpu") raises ConfigurationError
+    """
     name = (device or "auto").strip().lower()
     if not _DEVICE.match(name):
         raise ConfigurationError(f"device must be one of {DEVICES_HELP}, not {device!r}")
@@ -68,7 +73,12 @@ def check_device(device: str | None) -> str:
 
 
 def check_precision(precision: str | None) -> str:
-    """``precision`` lower-cased, if it is one of auto, fp32, fp16 (``None``: auto)."""
+    """``precision`` lower-cased, if it is one of auto, fp32, fp16 (``None``: auto).
+
+    Example::
+
+        check_precision("FP16")   # "fp16"; check_precision("bf16") raises ConfigurationError
+    """
     name = (precision or "auto").strip().lower()
     if name not in PRECISIONS:
         raise ConfigurationError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -76,7 +86,12 @@ def check_precision(precision: str | None) -> str:
 
 
 def available_devices() -> list[str]:
-    """The devices PyTorch can run on here: ``cpu``, then ``cuda:0``... and ``mps`` if present."""
+    """The devices PyTorch can run on here: ``cpu``, then ``cuda:0``... and ``mps`` if present.
+
+    Example::
+
+        available_devices()   # ["cpu", "cuda:0"] on a one-GPU machine, ["cpu"] without one
+    """
     torch = _torch()
     cuda = (
         [f"cuda:{index}" for index in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
@@ -110,7 +125,12 @@ def resolve_device(device: str | None = "auto") -> str:
 
 def resolve_precision(precision: str | None, device: str) -> str:
     """``fp32`` or ``fp16`` on the resolved ``device``: ``auto`` is fp16 on CUDA, fp32 elsewhere;
-    fp16 on the CPU is refused (PyTorch runs it slower there, and the vectors would differ)."""
+    fp16 on the CPU is refused (PyTorch runs it slower there, and the vectors would differ).
+
+    Example::
+
+        resolve_precision("auto", "cuda:0")   # "fp16"; resolve_precision("fp16", "cpu") raises
+    """
     name = check_precision(precision)
     if name == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
@@ -142,7 +162,12 @@ def resolve_placement(
 
 def batch_rows(padded_length: int, budget_tokens: int) -> int:
     """How many texts of ``padded_length`` tokens (special tokens included) a batch of
-    ``budget_tokens`` holds: at least one, however long the text."""
+    ``budget_tokens`` holds: at least one, however long the text.
+
+    Example::
+
+        batch_rows(256, 8192)   # 32; batch_rows(10_000, 8192) is 1
+    """
     return max(1, budget_tokens // max(1, padded_length))
 
 
@@ -173,7 +198,12 @@ def token_budget(placement: Placement, token_model: Any = None) -> int:
     """Padded tokens per batch on ``placement``'s device: :data:`CPU_TOKEN_BUDGET` on the CPU; on a
     GPU, :data:`GPU_MEMORY_SHARE` of its free memory over the activation bytes a token of
     ``token_model`` takes (:func:`bytes_per_token`), between the CPU's budget and
-    :data:`GPU_MAX_TOKENS`."""
+    :data:`GPU_MAX_TOKENS`.
+
+    Example::
+
+        token_budget(Placement("cpu", "fp32"))   # CPU_TOKEN_BUDGET (8192)
+    """
     if not placement.gpu:
         return CPU_TOKEN_BUDGET
     free = free_memory(placement.device)
@@ -184,7 +214,12 @@ def token_budget(placement: Placement, token_model: Any = None) -> int:
 
 def gpu_token_budget(free_bytes: int, per_token: int) -> int:
     """:data:`GPU_MEMORY_SHARE` of ``free_bytes`` in tokens of ``per_token`` bytes, bounded below by
-    :data:`CPU_TOKEN_BUDGET` and above by :data:`GPU_MAX_TOKENS`."""
+    :data:`CPU_TOKEN_BUDGET` and above by :data:`GPU_MAX_TOKENS`.
+
+    Example::
+
+        gpu_token_budget(8 * 2**30, 2**20)   # 2048 tokens, raised to CPU_TOKEN_BUDGET (8192)
+    """
     tokens = int(free_bytes * GPU_MEMORY_SHARE) // max(1, per_token)
     return min(GPU_MAX_TOKENS, max(CPU_TOKEN_BUDGET, tokens))
 
@@ -192,7 +227,12 @@ def gpu_token_budget(free_bytes: int, per_token: int) -> int:
 def bytes_per_token(token_model: Any, element_size: int) -> int:
     """Peak activation bytes of one token in a layer of a transformer (its feed-forward layer, a few
     hidden states, and its row of attention scores at the model's full input), doubled for safety;
-    :data:`DEFAULT_BYTES_PER_TOKEN` when its configuration does not say its sizes."""
+    :data:`DEFAULT_BYTES_PER_TOKEN` when its configuration does not say its sizes.
+
+    Example::
+
+        bytes_per_token(encoder.token_model, 2)   # fp16 activations: half of the fp32 count
+    """
     config = getattr(token_model, "config", None)
     hidden = getattr(config, "hidden_size", None)
     if not hidden:
@@ -204,7 +244,12 @@ def bytes_per_token(token_model: Any, element_size: int) -> int:
 
 
 def free_memory(device: str) -> int | None:
-    """Free bytes on a GPU device (``None`` when PyTorch cannot tell)."""
+    """Free bytes on a GPU device (``None`` when PyTorch cannot tell).
+
+    Example::
+
+        free_memory("cuda:0")   # e.g. 80_000_000_000; free_memory("cpu") is None
+    """
     torch = _torch()
     if device.startswith("cuda"):
         free, _ = torch.cuda.mem_get_info(torch.device(device))

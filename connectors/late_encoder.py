@@ -36,7 +36,13 @@ class _DocumentTokens:
 
 
 class TokenStates(NamedTuple):
-    """A text's token ids, their start offsets, and their contextual vectors (one row per token)."""
+    """A text's token ids, their start offsets, and their contextual vectors (one row per token).
+
+    Example::
+
+        [text] = LateChunkingEncoder().token_states_many(["Hello world"])
+        len(text.ids) == len(text.starts) == len(text.states)   # True
+    """
 
     ids: list[int]
     starts: list[int]
