@@ -8,6 +8,7 @@ one process only, so the workers send back their points and the flow process wri
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from chunkwise.pipeline.errors import ConfigurationError
@@ -71,6 +72,34 @@ def dask_task_runner(address: str | None = None, workers: int | None = None) -> 
             "dashboard_address": None,  # no web dashboard: nothing to collide with on a shared port
         },
     )
+
+
+def cluster_threads(runner: Any) -> int:
+    """Threads across the workers of a Dask task runner's cluster now (at least 1); for another
+    runner, its ``max_workers`` (else 1).
+
+    Example::
+
+        ahead = 2 * cluster_threads(FlowRunContext.get().task_runner)
+    """
+    task_runners = sys.modules.get("prefect_dask.task_runners")  # loaded if the runner is Dask's
+    if task_runners is not None and isinstance(runner, task_runners.DaskTaskRunner):
+        return max(1, sum(runner.client.nthreads().values()))
+    workers = getattr(runner, "max_workers", None)
+    return max(1, workers) if isinstance(workers, int) else 1
+
+
+def release_result(future: Any) -> None:
+    """Let the cluster drop a task's result once the flow has used it: a Prefect future on Dask
+    wraps a ``distributed.Future``, which keeps its result pinned on a worker until released.
+
+    Example::
+
+        write(future.result()); release_result(future)
+    """
+    release = getattr(getattr(future, "wrapped_future", None), "release", None)
+    if callable(release):
+        release()
 
 
 def _import(module: str) -> Any:

@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.futures import PrefectFuture, wait
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -30,9 +30,11 @@ from chunkwise.connectors.sources import normalize_location
 from chunkwise.connectors.stores import Store
 from chunkwise.flows.artifacts import artifact_key, report_markdown
 from chunkwise.flows.components import build_source
+from chunkwise.flows.dask import cluster_threads, release_result
 from chunkwise.flows.environment import quiet_libraries
 from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_store
 from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
+from chunkwise.flows.window import submit_in_window
 from chunkwise.pipeline.batching import Batch, plan_batches
 from chunkwise.pipeline.deferred import PreparedBatch, prepare_items, write_prepared
 from chunkwise.pipeline.errors import ChunkwiseError, FingerprintMismatchError, StoreError, StoreInUseError
@@ -49,6 +51,8 @@ caps how many run at once across every worker."""
 
 DEFAULT_WORKERS = 2
 STORE_RETRIES = 3
+PREPARED_AHEAD = 2
+"""Prepared batches in flight per worker thread ahead of the writes (Dask with an embedded store)."""
 
 
 class DocumentsFailedError(ChunkwiseError):
@@ -169,7 +173,14 @@ def prepare_batch(
     stored: dict[str, StoredDocument],
 ) -> PreparedBatch:
     """Read, parse, chunk and embed one batch without opening the store (which another process holds):
-    its points go back to the flow, ``write_batch`` stores them. ``stored``: the batch's manifest."""
+    its points go back to the flow, ``write_batch`` stores them. ``stored``: the batch's manifest.
+
+    Example::
+
+        stored = store.stored_documents("docs", document_ids=[document_id(i.uri) for i in batch.items])
+        future = prepare_batch.submit(batch, ["docs/"], options, stored)   # in a flow, on Dask's workers
+        write_batch(batch, future.result(), location, "docs")
+    """
     parts = pipeline_parts(options)
     prepared = prepare_items(
         build_source(paths, options),
@@ -196,7 +207,13 @@ def prepare_batch(
     **_store_retries,
 )
 def write_batch(batch: Batch, prepared: PreparedBatch, location: str, collection: str) -> RunReport:
-    """Write the points a prepare-batch task made, in this process, which holds the store."""
+    """Write the points a prepare-batch task made, in this process, which holds the store.
+
+    Example::
+
+        report.add(write_batch(batch, prepare_batch.submit(batch, paths, options, stored).result(),
+                               location, "docs"))   # the batch's report, once its points are stored
+    """
     with shared_store(location) as store:
         write_prepared(store, collection, prepared.documents)
     return prepared.report
@@ -347,20 +364,28 @@ def _prepare_and_write(
     Batches the store holds current are counted unchanged, as the cache would; the others go to
     the workers with their part of the manifest. Returns the errors of batches that failed."""
     reusable = options.skip_unchanged and not options.reindex
-    futures: dict[PrefectFuture[PreparedBatch], Batch] = {}
+    pending: list[Batch] = []
     for batch in batches:
         if batch.current and reusable:
             report.add(RunReport(seen=len(batch.documents), unchanged=len(batch.documents)))
-            continue
+        else:
+            pending.append(batch)
+
+    def submit(batch: Batch) -> PrefectFuture[PreparedBatch]:
         stored = store.stored_documents(collection, document_ids=[document_id(i.uri) for i in batch.items])
-        futures[prepare_batch.submit(batch, paths, options, stored)] = batch
+        return prepare_batch.submit(batch, paths, options, stored)
+
+    # a few batches ahead of the writes, each dropped once written: memory does not grow with the corpus
+    context = FlowRunContext.get()
+    ahead = PREPARED_AHEAD * cluster_threads(context.task_runner if context else None)
     failures: list[BaseException] = []
-    for future in as_completed(list(futures)):
+    for batch, future in submit_in_window(pending, submit, ahead):
         state = future.state
         if state.is_failed() or state.is_crashed():
             failures.append(_exception(state))
-            continue
-        report.add(write_batch(futures[future], future.result(), location, collection))
+        else:
+            report.add(write_batch(batch, future.result(), location, collection))
+        release_result(future)  # the worker drops the points; this process drops them with the future
     return failures
 
 

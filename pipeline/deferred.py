@@ -26,7 +26,13 @@ from chunkwise.pipeline.source import SourceItem
 
 @dataclass(frozen=True, slots=True)
 class DocumentPoints:
-    """One document's points, ready for ``store.replace_document`` (``new``: nothing of it was stored)."""
+    """One document's points, ready for ``store.replace_document`` (``new``: nothing of it was stored).
+
+    Example::
+
+        document = DocumentPoints(document_id("notes/tides.md"), points, new=True)
+        write_prepared(store, "docs", [document])   # store.replace_document(..., known_new=True)
+    """
 
     document_id: str
     points: list[Point]
@@ -45,7 +51,14 @@ class DocumentRefresh:
 @dataclass(slots=True)
 class PreparedBatch:
     """What :func:`prepare_items` made of some documents: the report and each document's points (or
-    the payload refresh of a document whose bytes did not change)."""
+    the payload refresh of a document whose bytes did not change).
+
+    Example::
+
+        prepared = prepare_items(source, items, parser, chunker, encoder, stored={}, fingerprint=fp)
+        prepared.report.indexed                         # documents whose points were made
+        write_prepared(store, "docs", prepared.documents)
+    """
 
     report: RunReport
     documents: list[DocumentPoints | DocumentRefresh] = field(default_factory=list)
