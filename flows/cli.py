@@ -172,7 +172,8 @@ def query(
         str | None,
         typer.Option(
             help="How hybrid joins its rankings: rrf (reciprocal rank), rrf:W (BM25 weighted W against "
-            "the embedding's 1) or dbsf (scores scaled by their spread) [default: the model's]."
+            "the embedding's 1) or dbsf (scores scaled by their spread) [default: the model's]. It does not "
+            "apply to a collection with token vectors, whose hybrid is rescored by MaxSim instead."
         ),
     ] = None,
     filters: Annotated[
@@ -398,7 +399,8 @@ def evaluate(
         str | None,
         typer.Option(
             help="Comma-separated fusions scored in hybrid mode: rrf, rrf:W (BM25 weighted W), dbsf "
-            "[default: the model's]."
+            "[default: the model's]; with --multivector-model, hybrid is scored once, rescored by "
+            "MaxSim (fusion maxsim)."
         ),
     ] = None,
     store: Annotated[
