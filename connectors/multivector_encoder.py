@@ -49,6 +49,7 @@ import numpy as np
 from chunkwise.connectors.devices import Placement, check_device, check_precision, resolve_placement
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP, LateChunkingEncoder, TokenStates
 from chunkwise.connectors.onnx_backend import torch_hidden_states
+from chunkwise.connectors.qdrant_common import MULTIVECTOR_NAME
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.pipeline.errors import ConfigurationError, EncodingError
 from chunkwise.pipeline.late_chunking import token_range
@@ -56,7 +57,6 @@ from chunkwise.pipeline.types import Chunk, Document
 
 logger = logging.getLogger(__name__)
 
-MULTIVECTOR_NAME = "multivector"  # the named vector (and its ``kind``) in a collection
 COLBERT_QUERY_MARKER, COLBERT_DOCUMENT_MARKER = "[unused0]", "[unused1]"
 COLBERT_QUERY_LENGTH = 32
 IDENTITY = ("torch.nn.modules.linear.Identity", "Identity", "", None)

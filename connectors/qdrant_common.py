@@ -23,6 +23,7 @@ from chunkwise.pipeline.types import Fusion, SearchHit, SparseVector
 
 DENSE = "dense"
 SPARSE = "sparse"
+MULTIVECTOR_NAME = "multivector"  # the named vector of token vectors (ColBERT), scored by MaxSim
 METADATA_KEY = "chunkwise"
 INDEXED_FIELDS = ("document_id", "source")
 RRF_K = 60

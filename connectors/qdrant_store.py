@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME
 from chunkwise.connectors.qdrant_common import (
     DENSE,
+    MULTIVECTOR_NAME,
     best_chunk_per_document,
     best_hits,
     check_indexed_field,

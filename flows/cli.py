@@ -171,8 +171,9 @@ def query(
     fusion: Annotated[
         str | None,
         typer.Option(
-            help="How hybrid joins its rankings: rrf (reciprocal rank), rrf:W (BM25 weighted W against "
-            "the embedding's 1) or dbsf (scores scaled by their spread) [default: the model's]. It does not "
+            help="How rankings are joined: rrf (reciprocal rank), rrf:W (BM25 weighted W against each "
+            "embedding ranking's 1: one, or two with --alone-vector, whose dense mode fuses the late and "
+            "alone rankings too) or dbsf (scores scaled by their spread) [default: the model's]. It does not "
             "apply to a collection with token vectors, whose hybrid is rescored by MaxSim instead."
         ),
     ] = None,
