@@ -32,7 +32,7 @@ from chunkwise.flows.artifacts import artifact_key, report_markdown
 from chunkwise.flows.components import build_source
 from chunkwise.flows.dask import cluster_threads, release_result
 from chunkwise.flows.environment import quiet_libraries
-from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_store
+from chunkwise.flows.resources import absolute_location, pipeline_parts, shared_source, shared_store
 from chunkwise.flows.settings import DEFAULT_BATCH_DOCUMENTS, IngestOptions, Settings
 from chunkwise.flows.window import submit_in_window
 from chunkwise.pipeline.batching import Batch, plan_batches
@@ -96,14 +96,13 @@ def discover(
     """Open (or create) the collection, list the documents and cut them into batches."""
     parts = pipeline_parts(options)
     fingerprint = parts.fingerprint
-    source = build_source(paths, options)
-    with shared_store(location, options.quantization) as store:
+    with shared_source(paths, options) as source, shared_store(location, options.quantization) as store:
         open_collection(store, collection, fingerprint, reindex=options.reindex)
-        items = list(source.items())
+        items = source.items()  # kept for this process's tasks: a website is crawled once per run
         stored = store.stored_documents(collection)
-    batches = plan_batches(
-        items, source.read, parts.parser.settings, stored, fingerprint.digest, batch_documents
-    )
+        batches = plan_batches(
+            items, source.source.read, parts.parser.settings, stored, fingerprint.digest, batch_documents
+        )
     current = sum(batch.current for batch in batches)
     get_run_logger().info(
         "%d documents in %d batches (%d already indexed whole)", len(items), len(batches), current
@@ -130,9 +129,9 @@ def index_batch(
 ) -> RunReport:
     """Read, parse, chunk, embed and write one batch; unchanged documents are skipped."""
     parts = pipeline_parts(options)
-    with shared_store(location) as store:
+    with shared_source(paths, options) as source, shared_store(location) as store:
         report = index_items(
-            build_source(paths, options),
+            source.source,  # in the flow's process, the pages discover fetched are read, not fetched again
             batch.items,
             parts.parser,
             parts.chunker,
@@ -224,11 +223,11 @@ def settle(
     paths: list[str], location: str, collection: str, options: IngestOptions, fingerprint: str, wrote: bool
 ) -> RunReport:
     """Prune what vanished from the sources, count outdated documents, and build the store's index."""
-    source = build_source(paths, options)
-    uris = [item.uri for item in source.items()]  # a fresh listing: what exists now
-    listed = {document_id(uri) for uri in uris}
     report = RunReport()
-    with shared_store(location) as store:
+    with shared_source(paths, options) as shared, shared_store(location) as store:
+        source = shared.source
+        uris = shared.uris()  # discover's listing in this process (one crawl per run), else listed now
+        listed = {document_id(uri) for uri in uris}
         unlisted = [entry for key, entry in store.stored_documents(collection).items() if key not in listed]
         report.deleted, report.outdated = settle_unlisted(
             store,
@@ -285,7 +284,7 @@ def ingest_flow(
     logger = get_run_logger()
     report = RunReport()
     # held for the run, so that tasks in this process share one store
-    with shared_store(location, options.quantization) as held:
+    with shared_store(location, options.quantization) as held, shared_source(paths, options):
         plan = discover(paths, location, collection, options, batch_documents)
         if _writes_in_tasks(location):
             submitted = _index(plan.batches, paths, location, collection, options)

@@ -1,4 +1,5 @@
-"""What flow tasks open for themselves: the store (once per process) and the pipeline (once per thread).
+"""What flow tasks open for themselves: the store and the source (once per process) and the pipeline
+(once per thread).
 
 Tasks receive paths, options and ids, never models or clients; they get those from here. An
 embedded store takes a lock per process, so the tasks of one process share its one open store;
@@ -7,11 +8,13 @@ tokenizers are not safe to share between threads, so each worker thread builds i
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder
@@ -22,6 +25,7 @@ from chunkwise.flows.components import (
     build_chunker,
     build_embedder,
     build_parser,
+    build_source,
     build_sparse_encoder,
     build_store,
 )
@@ -30,6 +34,7 @@ from chunkwise.pipeline.chunking.sentence_chunker import SentenceChunker
 from chunkwise.pipeline.chunking.token_chunker import TokenChunker
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.indexing import pipeline_fingerprint
+from chunkwise.pipeline.source import SourceItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,64 @@ def shared_store(location: str, quantization: str | None = None) -> Iterator[Sto
                 store.close()
             else:
                 _stores[location] = (store, users - 1)
+
+
+class SharedSource:
+    """A run's source, shared by the tasks of one process, and the URIs its last listing gave.
+
+    A website's listing fetches every page: the bodies it keeps are what this process's batch
+    tasks read, and its URIs are what ``settle`` prunes by, so one flow run crawls once.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.listed: list[str] | None = None  # None: not listed in this process
+        self._lock = threading.Lock()
+
+    def items(self) -> list[SourceItem]:
+        """List the source now (its pages fetched, for a website) and remember the URIs."""
+        with self._lock:
+            items = list(self.source.items())
+            self.listed = [item.uri for item in items]
+        return items
+
+    def uris(self) -> list[str]:
+        """The URIs of this process's listing, else of a listing made now."""
+        return list(self.listed) if self.listed is not None else [item.uri for item in self.items()]
+
+
+_sources: dict[str, tuple[SharedSource, int]] = {}
+_sources_lock = threading.Lock()
+
+
+@contextmanager
+def shared_source(paths: list[str], options: IngestOptions) -> Iterator[SharedSource]:
+    """The source of ``paths`` with ``options``, built once in this process and closed when its last
+    user leaves (a flow holds it for its tasks, as :func:`shared_store` the store).
+
+    Example::
+
+        with shared_source(["https://docs.example.org/"], options) as shared:
+            items = shared.items()
+    """
+    key = json.dumps([paths, options.model_dump(mode="json")], sort_keys=True)
+    with _sources_lock:
+        shared, users = _sources.get(key) or (None, 0)
+        if shared is None:
+            shared = SharedSource(build_source(paths, options))
+        _sources[key] = (shared, users + 1)
+    try:
+        yield shared
+    finally:
+        with _sources_lock:
+            shared, users = _sources[key]
+            if users == 1:
+                del _sources[key]
+                close = getattr(shared.source, "close", None)
+                if close is not None:
+                    close()
+            else:
+                _sources[key] = (shared, users - 1)
 
 
 def absolute_location(location: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -132,8 +133,10 @@ class Site(BaseHTTPRequestHandler):
     """Pages by path, each with an ETag; a request naming the current one is answered 304."""
 
     pages: ClassVar[dict[str, bytes]] = {}
+    requests: ClassVar[Counter[str]] = Counter()
 
     def do_GET(self) -> None:
+        self.requests[self.path] += 1
         body = self.pages.get(self.path.split("?")[0])
         if body is None:
             self.send_error(404)
@@ -199,6 +202,28 @@ def test_a_website_is_ingested_by_the_cli_kept_by_the_api_and_synced_by_the_flow
     hit = top_hit(store, {"metadata.url": guide})
     assert hit.metadata["source"] == guide
     assert "Sign the tag first" in hit.page_content
+
+
+def test_one_flow_run_fetches_each_page_of_a_website_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHUNKWISE_CACHE_DIR", str(tmp_path / "cache"))
+    Site.pages = {
+        "/robots.txt": b"User-agent: *\nAllow: /\n",
+        "/site/index.html": page("Handbook", "Start here.", "guide.html"),
+        "/site/guide.html": page("Release guide", "Tag the release, then upload the packages."),
+    }
+    Site.requests.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = f"http://127.0.0.1:{server.server_port}/site/index.html"
+    try:
+        options = {"prune": True, "allow_private_network": True}
+        report = ingest_flow([start], store=str(tmp_path / "store"), collection="docs", options=options)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (report.indexed, report.failed) == (2, 0)
+    # discover crawls (and keeps the bodies), index-batch reads them, settle prunes by that listing
+    assert Site.requests == {"/robots.txt": 1, "/site/index.html": 1, "/site/guide.html": 1}
 
 
 def test_a_source_that_cannot_be_listed_stops_the_cli_with_a_clear_message_and_no_traceback(
