@@ -141,7 +141,7 @@ def print_macro(rows: Sequence[EvalRow], baseline: dict[str, Any] | None, k: int
             f"[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]" if interval else "",
             "yes" if row.default else "",
         )
-    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
+    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, WIDE_TABLE))
     wide.print(table)
 
 
@@ -162,14 +162,27 @@ def eval_json(rows: Sequence[EvalRow], baseline: dict[str, Any] | None) -> list[
     return [row.to_dict() for row in rows] + macro
 
 
+WIDE_TABLE = 180  # columns of the eval tables when the output is not a terminal (a file, a pipe)
+AXIS_HEADINGS = {
+    "chunk_size": "size",
+    "chunk_overlap": "overlap",
+    "late_window": "W",
+    "late_overlap": "ω",
+    "late_mix": "mix",
+    "alone_vector": "alone",
+}  # the eval table's short column names; other axes go by their own
+
+
 def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
     """One line per configuration and mode: its axes, mode, passage and document metrics, chunks and
     ingest speed (shared by the modes of a configuration, which is ingested once)."""
     table = Table(
         title=f"retrieval on {dataset}, metrics at {k} (P: passage, D: document)", box=box.SIMPLE_HEAD
     )
-    axes = (*AXES, "mode", "fusion")
-    for name in ("chunking", "chunker", "size", "overlap", "W", "ω", "mix", "headers", "mode", "fusion"):
+    # a column per axis that some row sets (late-only axes are left out of a fixed-only table)
+    axes = [axis for axis in (*AXES, "mode", "fusion") if any(_cell(row.config.get(axis)) for row in rows)]
+    for axis in axes:
+        name = AXIS_HEADINGS.get(axis, axis)
         table.add_column(name, justify="left" if name.startswith("chunk") or name == "mode" else "right")
     with_passages = any(row.passage is not None for row in rows)
     metrics = [("P", f"ndcg@{k}"), ("P", f"recall@{k}"), ("P", f"mrr@{k}")] if with_passages else []
@@ -186,7 +199,7 @@ def print_eval(rows: Sequence[EvalRow], dataset: str, k: int) -> None:
         ]
         speed = [str(row.chunks), f"{row.seconds:.1f}", f"{row.tokens_per_s:,.0f}"]
         table.add_row(*config, *values, *speed)
-    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, 140))
+    wide = out_console if out_console.is_terminal else Console(width=max(out_console.width, WIDE_TABLE))
     wide.print(table)
     ingests = {
         repr(sorted({**row.config, "mode": None, "fusion": None}.items())): row for row in rows
