@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.qdrant_server_store import QdrantServerStore
 from chunkwise.flows.cli import app
-from chunkwise.flows.evaluate import MODES, EvalRow, Evaluation, configuration_grid, describe, label
+from chunkwise.flows.evaluate import EvalRow, Evaluation, configuration_grid, describe, label
 from chunkwise.flows.settings import IngestOptions
 from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.evaluation.dataset import load_dataset
@@ -26,6 +26,7 @@ FIXED = IngestOptions(chunking="fixed", chunk_size=128, chunk_overlap=0)
 LATE = IngestOptions(chunking="late", chunk_size=128, chunk_overlap=0, late_window=256)
 CHUNKWISE = str(Path(sys.executable).with_name("chunkwise"))
 RRF = Fusion("rrf")
+MODES = ("dense", "sparse", "hybrid")  # every mode a collection without token vectors is searched in
 
 
 class CountingStore(QdrantServerStore):
