@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
 from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder
@@ -35,6 +35,8 @@ from chunkwise.pipeline.chunking.token_chunker import TokenChunker
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.indexing import pipeline_fingerprint
 from chunkwise.pipeline.source import SourceItem
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,34 @@ def pipeline_parts(options: IngestOptions) -> PipelineParts:
     return parts
 
 
-_stores: dict[str, tuple[Store, int]] = {}
-_stores_lock = threading.Lock()
+class _Shared(Generic[T]):
+    """Things built once per process by key, counted by their users and closed when the last leaves."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[T, int]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self, key: str, build: Callable[[], T], close: Callable[[T], None]) -> Iterator[T]:
+        """The thing of ``key``, built by ``build`` if nobody holds it; ``close`` after its last user."""
+        with self._lock:
+            held, users = self._held.get(key) or (None, 0)
+            if held is None:
+                held = build()
+            self._held[key] = (held, users + 1)
+        try:
+            yield held
+        finally:
+            with self._lock:
+                held, users = self._held[key]
+                if users == 1:
+                    del self._held[key]
+                    close(held)
+                else:
+                    self._held[key] = (held, users - 1)
+
+
+_stores: _Shared[Store] = _Shared()
 
 
 @contextmanager
@@ -83,21 +111,10 @@ def shared_store(location: str, quantization: str | None = None) -> Iterator[Sto
         with shared_store("/srv/chunkwise/qdrant") as store:   # a flow holds it for its tasks
             ...
     """
-    with _stores_lock:
-        store, users = _stores.get(location) or (None, 0)
-        if store is None:
-            store = build_store(location, quantization=quantization)
-        _stores[location] = (store, users + 1)
-    try:
+    with _stores.use(
+        location, lambda: build_store(location, quantization=quantization), lambda store: store.close()
+    ) as store:
         yield store
-    finally:
-        with _stores_lock:
-            store, users = _stores[location]
-            if users == 1:
-                del _stores[location]
-                store.close()
-            else:
-                _stores[location] = (store, users - 1)
 
 
 class SharedSource:
@@ -124,8 +141,7 @@ class SharedSource:
         return list(self.listed) if self.listed is not None else [item.uri for item in self.items()]
 
 
-_sources: dict[str, tuple[SharedSource, int]] = {}
-_sources_lock = threading.Lock()
+_sources: _Shared[SharedSource] = _Shared()
 
 
 @contextmanager
@@ -139,23 +155,14 @@ def shared_source(paths: list[str], options: IngestOptions) -> Iterator[SharedSo
             items = shared.items()
     """
     key = json.dumps([paths, options.model_dump(mode="json")], sort_keys=True)
-    with _sources_lock:
-        shared, users = _sources.get(key) or (None, 0)
-        if shared is None:
-            shared = SharedSource(build_source(paths, options))
-        _sources[key] = (shared, users + 1)
-    try:
+    with _sources.use(key, lambda: SharedSource(build_source(paths, options)), _close_source) as shared:
         yield shared
-    finally:
-        with _sources_lock:
-            shared, users = _sources[key]
-            if users == 1:
-                del _sources[key]
-                close = getattr(shared.source, "close", None)
-                if close is not None:
-                    close()
-            else:
-                _sources[key] = (shared, users - 1)
+
+
+def _close_source(shared: SharedSource) -> None:
+    close = getattr(shared.source, "close", None)
+    if close is not None:
+        close()
 
 
 def absolute_location(location: str) -> str:

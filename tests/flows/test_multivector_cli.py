@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_sets import answer_set
 from tiny_models import save_tiny_colbert
 from typer.testing import CliRunner
 
@@ -35,16 +36,7 @@ def colbert_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three one-paragraph documents and a question on each, as an evaluation set."""
-    root = tmp_path_factory.mktemp("colbert-set")
-    (root / "corpus").mkdir()
-    with (root / "queries.jsonl").open("w") as queries, (root / "qrels.jsonl").open("w") as qrels:
-        for number, (name, (question, answer)) in enumerate(ANSWERS.items()):
-            (root / "corpus" / name).write_text(f"# {name}\n\n{answer} Nothing else is said here.\n")
-            queries.write(json.dumps({"_id": f"q{number}", "text": question}) + "\n")
-            qrels.write(
-                json.dumps({"query_id": f"q{number}", "doc_id": name, "answer": answer, "score": 1}) + "\n"
-            )
-    return root
+    return answer_set(tmp_path_factory.mktemp("colbert-set"), ANSWERS)
 
 
 def invoke(*arguments: str):
