@@ -160,6 +160,35 @@ def resolve_placement(
     return Placement(resolved, resolve_precision(precision, resolved))
 
 
+class AskedPlacement:
+    """An encoder's ``device`` and ``precision`` options: checked when given, and resolved at once
+    when either names something (a device this machine lacks fails then), else on first use (so
+    that making an encoder does not probe the GPU).
+
+    Example::
+
+        asked = AskedPlacement("CPU")
+        asked.device, asked.precision   # ("cpu", "auto"): as asked
+        asked.placement                 # Placement(device="cpu", precision="fp32")
+    """
+
+    __slots__ = ("_resolved", "backend", "device", "precision")
+
+    def __init__(self, device: str | None = "auto", precision: str | None = "auto", backend: str = "torch"):
+        self.device, self.precision = check_device(device), check_precision(precision)
+        self.backend = backend
+        self._resolved: Placement | None = None
+        if (self.device, self.precision) != ("auto", "auto") or backend != "torch":
+            self._resolved = resolve_placement(self.device, self.precision, backend)
+
+    @property
+    def placement(self) -> Placement:
+        """The device and precision to run at."""
+        if self._resolved is None:
+            self._resolved = resolve_placement(self.device, self.precision, self.backend)
+        return self._resolved
+
+
 def batch_rows(padded_length: int, budget_tokens: int) -> int:
     """How many texts of ``padded_length`` tokens (special tokens included) a batch of
     ``budget_tokens`` holds: at least one, however long the text.

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from chunkwise.connectors.devices import Placement, check_device, check_precision, resolve_placement
+from chunkwise.connectors.devices import AskedPlacement, Placement, check_device, check_precision
 from chunkwise.connectors.late_encoder import DEFAULT_LATE_OVERLAP, LateChunkingEncoder, TokenStates
 from chunkwise.connectors.onnx_backend import torch_hidden_states
 from chunkwise.connectors.qdrant_common import MULTIVECTOR_NAME
@@ -336,10 +336,7 @@ class MultivectorEncoder:
         self.window = window
         self.overlap = overlap
         self.batch_size = batch_size
-        self.requested_device, self.requested_precision = check_device(device), check_precision(precision)
-        self._placement: Placement | None = None
-        if (self.requested_device, self.requested_precision) != ("auto", "auto"):
-            self._placement = resolve_placement(device, precision)  # a device asked for: checked now
+        self.asked_placement = AskedPlacement(device, precision)
         self._loaded: _TransformerEncoder | None = None  # a model another encoder loaded (``share``)
         self._reader: LateChunkingEncoder | None = None
         self._loading = threading.Lock()
@@ -400,9 +397,7 @@ class MultivectorEncoder:
     @property
     def placement(self) -> Placement:
         """The device and precision the model runs at (``auto`` is resolved on first use)."""
-        if self._placement is None:
-            self._placement = resolve_placement(self.requested_device, self.requested_precision)
-        return self._placement
+        return self.asked_placement.placement
 
     @property
     def device(self) -> str:

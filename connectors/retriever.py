@@ -136,7 +136,9 @@ class ChunkwiseRetriever(BaseRetriever):
         if options.get("backend", "torch") == "torch":  # the onnx backends run on the CPU
             options.update(device=self.device, precision=self.precision)
         self.encoder = _matching_encoder(self.encoder, fingerprint, self.trust_remote_code, options)
-        self.sparse_encoder = _matching_sparse_encoder(self.sparse_encoder, fingerprint, self.sparse_model)
+        self.sparse_encoder = _matching_sparse_encoder(
+            self.sparse_encoder, fingerprint, self.sparse_model, self.device, self.precision
+        )
         self.multivector_encoder = _matching_multivector(
             self.multivector_encoder, fingerprint, self.multivector_model, self.device, self.precision
         )
@@ -341,12 +343,16 @@ def _matching_encoder(
 
 
 def _matching_sparse_encoder(
-    encoder: SparseEncoder | None, fingerprint: Fingerprint, path: str | None = None
+    encoder: SparseEncoder | None,
+    fingerprint: Fingerprint,
+    path: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> SparseEncoder | None:
     if encoder is None:
         if fingerprint.sparse is None:
             return None
-        return sparse_encoder_from_config(fingerprint.sparse, path)
+        return sparse_encoder_from_config(fingerprint.sparse, path, device, precision)
     if fingerprint.sparse is None or dict(encoder.config) != dict(fingerprint.sparse):
         raise FingerprintMismatchError(
             f"the collection's term weights were made with {fingerprint.sparse}; the sparse encoder "

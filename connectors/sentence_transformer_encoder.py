@@ -12,11 +12,9 @@ from typing import Any
 import numpy as np
 
 from chunkwise.connectors.devices import (
+    AskedPlacement,
     Placement,
-    check_device,
-    check_precision,
     plan_batches,
-    resolve_placement,
     token_budget,
 )
 from chunkwise.connectors.model_description import ModelDescription, ModelDescriptionCache
@@ -99,10 +97,7 @@ class SentenceTransformerEncoder:
         self.backend = check_backend(backend)
         if backend in ONNX_BACKENDS:
             onnxruntime_module()  # installed, else say how to install it
-        self.requested_device, self.requested_precision = check_device(device), check_precision(precision)
-        self._placement: Placement | None = None
-        if (self.requested_device, self.requested_precision) != ("auto", "auto") or backend != "torch":
-            self._placement = resolve_placement(device, precision, backend)  # a device asked for: now
+        self.asked_placement = AskedPlacement(device, precision, backend)
         self.model_name = model
         self.batch_size = batch_size
         self.normalize = normalize
@@ -122,9 +117,7 @@ class SentenceTransformerEncoder:
     @property
     def placement(self) -> Placement:
         """The device and precision the model runs at (``auto`` is resolved on first use)."""
-        if self._placement is None:
-            self._placement = resolve_placement(self.requested_device, self.requested_precision, self.backend)
-        return self._placement
+        return self.asked_placement.placement
 
     @property
     def device(self) -> str:

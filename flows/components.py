@@ -202,8 +202,10 @@ def build_chunker(options: IngestOptions, encoder: Embedder) -> TokenChunker | S
 
 def build_sparse_encoder(options: IngestOptions) -> Bm25Encoder | LearnedSparseEncoder | None:
     """Term weights for keyword and hybrid search, unless ``options.sparse`` is off: BM25, or the
-    learned sparse model ``options.sparse_model``."""
-    return build_sparse(options.sparse_model) if options.sparse else None
+    learned sparse model ``options.sparse_model`` (placed by ``options.device`` and ``precision``)."""
+    if not options.sparse:
+        return None
+    return build_sparse(options.sparse_model, options.device, options.precision)
 
 
 def build_store(

@@ -400,9 +400,10 @@ class Evaluation:
         """BM25 or ``options.sparse_model`` when a mode searches term weights, loaded once per model."""
         if not set(self.modes) & set(SPARSE_MODES):
             return None
-        if options.sparse_model not in self._sparse_encoders:
-            self._sparse_encoders[options.sparse_model] = build_sparse(options.sparse_model)
-        return self._sparse_encoders[options.sparse_model]
+        model = options.sparse_model
+        if model not in self._sparse_encoders:
+            self._sparse_encoders[model] = build_sparse(model, options.device, options.precision)
+        return self._sparse_encoders[model]
 
     def _terms(self, options: IngestOptions) -> list[SparseVector]:
         """The queries' term weights, made by the encoder that weighed the chunks' terms."""

@@ -15,6 +15,7 @@ import torch
 from chunkwise.connectors.devices import (
     CPU_TOKEN_BUDGET,
     GPU_MAX_TOKENS,
+    AskedPlacement,
     Placement,
     available_devices,
     batch_rows,
@@ -93,6 +94,18 @@ def test_onnx_backends_run_on_the_cpu_at_fp32():
         resolve_placement("cuda", backend="onnx")
     with pytest.raises(ConfigurationError, match="backend onnx-int8 runs at fp32"):
         resolve_placement("cpu", "fp16", backend="onnx-int8")
+
+
+def test_an_asked_placement_resolves_auto_on_first_use_and_a_named_one_at_once():
+    asked = AskedPlacement()
+    assert (asked.device, asked.precision, asked._resolved) == ("auto", "auto", None)  # nothing probed
+    assert asked.placement == resolve_placement("auto", "auto") and asked._resolved is not None
+    assert AskedPlacement("CPU", None)._resolved == Placement("cpu", "fp32")
+    assert AskedPlacement(backend="onnx")._resolved == Placement("cpu", "fp32")
+    with pytest.raises(ConfigurationError, match="GPU only"):
+        AskedPlacement("cpu", "fp16")
+    with pytest.raises(ConfigurationError, match="device must be one of"):
+        AskedPlacement("gpu")
 
 
 def test_an_explicit_device_is_checked_when_the_encoder_is_made():

@@ -8,12 +8,13 @@ import pytest
 
 import chunkwise
 from chunkwise.connectors.bm25_encoder import Bm25Encoder
+from chunkwise.connectors.devices import Placement
 from chunkwise.connectors.filesystem_source import FileSystemSource
 from chunkwise.connectors.learned_sparse_encoder import LearnedSparseEncoder, build_sparse
 from chunkwise.connectors.retriever import open_retriever
 from chunkwise.connectors.stores import open_store
 from chunkwise.connectors.unstructured_parser import UnstructuredParser
-from chunkwise.flows.components import build_chunker, build_embedder
+from chunkwise.flows.components import build_chunker, build_embedder, build_sparse_encoder
 from chunkwise.flows.settings import IngestOptions
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError
 from chunkwise.pipeline.indexing import index_documents
@@ -163,6 +164,32 @@ def test_the_query_side_loads_the_model_from_another_folder(splade_store, splade
         moved = open_retriever(store, "docs", mode="sparse", sparse_model=splade_model + "/")
         assert moved.sparse_encoder.config["model"] == splade_model  # the collection's, from elsewhere
         assert Path(moved.invoke(QUESTION)[0].metadata["source"]).name == ANSWER
+
+
+def test_the_sparse_model_runs_where_it_is_placed(splade_model) -> None:
+    """--device and --precision place the sparse model as they place the dense one: a device asked
+    for is checked when the encoder is made, fp16 is for GPUs, a half placement loads it in fp16."""
+    on_cpu = build_sparse(splade_model, device="CPU", precision="fp32")
+    assert on_cpu.placement == Placement("cpu", "fp32")
+    assert {(p.device.type, str(p.dtype)) for p in on_cpu.model.parameters()} == {("cpu", "torch.float32")}
+    with pytest.raises(ConfigurationError, match="GPU only"):
+        LearnedSparseEncoder(splade_model, device="cpu", precision="fp16")
+    with pytest.raises(ConfigurationError, match="not available on this machine"):
+        LearnedSparseEncoder(splade_model, device="cuda:99")
+    options = IngestOptions(chunking="fixed", sparse_model=splade_model, device="cpu")
+    assert build_sparse_encoder(options).placement == Placement("cpu", "fp32")
+    half = LearnedSparseEncoder(splade_model)
+    half.asked_placement._resolved = Placement("cpu", "fp16")  # what a GPU's placement says, without one
+    assert {str(p.dtype) for p in half.model.parameters()} == {"torch.float16"}
+
+
+def test_the_retriever_places_the_collection_s_sparse_model(splade_store, splade_model) -> None:
+    with open_store(splade_store) as store:
+        retriever = open_retriever(store, "docs", mode="sparse", device="cpu", precision="fp32")
+        assert retriever.sparse_encoder.placement == Placement("cpu", "fp32")
+        assert retriever.sparse_encoder is not open_retriever(store, "docs", mode="sparse").sparse_encoder
+        with pytest.raises(ConfigurationError, match="GPU only"):
+            open_retriever(store, "docs", mode="sparse", device="cpu", precision="fp16")
 
 
 def sparse_score_is_the_dot_product(store, collection: str, reference) -> bool:

@@ -270,14 +270,14 @@ def test_device_and_precision_place_the_model_and_fp16_is_refused_on_the_cpu(col
         MultivectorEncoder(colbert_folder, device="cpu", precision="fp16")
     with pytest.raises(ConfigurationError, match="device must be one of"):
         MultivectorEncoder(colbert_folder, device="gpu")
-    assert shared_multivector(colbert_folder, device="cpu").requested_device == "cpu"
+    assert shared_multivector(colbert_folder, device="cpu").asked_placement.device == "cpu"
     assert shared_multivector(colbert_folder, device="cpu") is shared_multivector(colbert_folder, None, "CPU")
     assert shared_multivector(colbert_folder) is not shared_multivector(colbert_folder, device="cpu")
 
 
 def test_a_half_placement_loads_the_model_in_fp16(colbert_folder) -> None:
     base = _TransformerEncoder(read_layout(colbert_folder), "tiny", device="cpu")
-    base._placement = Placement("cpu", "fp16")  # what a GPU's placement says, without one
+    base.asked_placement._resolved = Placement("cpu", "fp16")  # what a GPU's placement says, without one
     assert {str(p.dtype) for p in base._load().parameters()} == {"torch.float16"}
 
 
@@ -295,7 +295,7 @@ def test_the_retriever_places_the_collection_s_multivector_model(token_store, co
         store=store, collection="mv", encoder=encoder, device="cpu", precision="fp32"
     )
     tokens = retriever.multivector_encoder
-    assert (tokens.requested_device, tokens.requested_precision) == ("cpu", "fp32")
+    assert (tokens.asked_placement.device, tokens.asked_placement.precision) == ("cpu", "fp32")
     assert tokens.model_name == colbert.model_name
     with pytest.raises(ConfigurationError, match="not both"):
         ChunkwiseRetriever(
