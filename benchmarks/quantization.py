@@ -4,12 +4,19 @@ For each quantization (none, scalar int8, binary), side by side in one run:
 
 1. a child process writes N 384-d unit vectors into a fresh Qdrant Edge collection and closes the
    store, which builds the HNSW index and the quantized copy (``build_s``, ``folder_mb``);
-2. another child process opens that folder, as a reader serving queries would, runs 10 warm-up
-   and Q timed queries (k=10; ``query_p50_ms``, ``query_p95_ms``) and reports its peak RSS
-   (``serve_rss_mb``, memory-mapped file pages included) and its anonymous memory after the
-   queries (``serve_anon_mb``, what the engine allocated; no model is loaded);
+2. another child process opens that folder, as a reader serving queries would, and for each
+   oversampling (``--oversampling``: quantized candidates per hit rescored on the originals; a
+   collection without quantization is searched once) runs 10 warm-up and Q timed queries (k=10;
+   ``query_p50_ms``, ``query_p95_ms``). It reports its memory from /proc (no model is loaded):
+   resident before the store is opened (``base_rss_mb``: the interpreter and imports), its peak
+   (``serve_peak_mb``, VmHWM: memory-mapped file pages included), and after the queries its
+   anonymous memory (``serve_anon_mb``: what the engine allocated) and its file-backed pages
+   (``serve_file_mb``: the store's files read in, and the libraries);
 3. ``recall_at_10``: the share of each query's 10 exact nearest neighbours (numpy, over all N
    vectors) that the store returned.
+
+``--keep DIR`` builds the collections under DIR and keeps them; a later run with the same
+``--keep DIR`` serves them again without building (the build figures come from DIR).
 
 Vectors: ``clustered`` (default) draws N points around 2,000 random centres (a few hundred points
 per topic, as chunk embeddings of a corpus cluster), normalised; ``random`` draws uniform unit
@@ -20,14 +27,13 @@ quantize better or worse than either distribution.
 Run::
 
     .venv/bin/python benchmarks/quantization.py --points 100000
-    .venv/bin/python benchmarks/quantization.py --points 1000000 --json
+    .venv/bin/python benchmarks/quantization.py --points 1000000 --oversampling 2,4,8,16 --keep /tmp/q1m
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -84,27 +90,39 @@ def build(folder: Path, quantization: str, arguments: argparse.Namespace) -> dic
 
 
 def serve(folder: Path, arguments: argparse.Namespace) -> dict[str, Any]:
+    """One row per oversampling (one for a collection without quantization), and the memory."""
     from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 
     queries = vectors(arguments.vectors, arguments.queries + WARMUP, seed=1)
-    found: list[list[int]] = []
-    timings = []
+    base = _status_mb("VmRSS")
+    searched = []
     with QdrantEdgeStore(folder) as store:
-        for number, query in enumerate(queries):
-            started = time.perf_counter()
-            hits = store.search("bench", query, k=10)
-            if number >= WARMUP:
-                timings.append((time.perf_counter() - started) * 1000)
-                found.append([int(hit.id.rsplit("-", 1)[1]) for hit in hits])
-        anonymous = _status_mb("RssAnon")  # the store's own memory, while it is still open
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
-        "query_p50_ms": round(float(np.percentile(timings, 50)), 2),
-        "query_p95_ms": round(float(np.percentile(timings, 95)), 2),
-        "serve_rss_mb": round(rss, 1),
-        "serve_anon_mb": anonymous,
-        "found": found,
-    }
+        factors = arguments.oversampling if store.quantization_of("bench") else [None]
+        for factor in factors:
+            store.oversampling = factor or store.oversampling
+            found: list[list[int]] = []
+            timings = []
+            for number, query in enumerate(queries):
+                started = time.perf_counter()
+                hits = store.search("bench", query, k=10)
+                if number >= WARMUP:
+                    timings.append((time.perf_counter() - started) * 1000)
+                    found.append([int(hit.id.rsplit("-", 1)[1]) for hit in hits])
+            searched.append(
+                {
+                    "oversampling": factor,
+                    "query_p50_ms": round(float(np.percentile(timings, 50)), 2),
+                    "query_p95_ms": round(float(np.percentile(timings, 95)), 2),
+                    "found": found,
+                }
+            )
+        memory = {  # the store is still open
+            "base_rss_mb": base,
+            "serve_peak_mb": _status_mb("VmHWM"),
+            "serve_anon_mb": _status_mb("RssAnon"),
+            "serve_file_mb": _status_mb("RssFile"),
+        }
+    return {"searched": searched, "memory": memory}
 
 
 def _status_mb(field: str) -> float | None:
@@ -138,6 +156,7 @@ def child(step: str, folder: Path, quantization: str, arguments: argparse.Namesp
     ]
     command += ["--points", str(arguments.points), "--queries", str(arguments.queries)]
     command += ["--vectors", arguments.vectors]
+    command += ["--oversampling", ",".join(str(factor) for factor in arguments.oversampling)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{step} {quantization} failed:\n{done.stderr[-3000:]}")
@@ -150,7 +169,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--vectors", choices=("clustered", "random"), default="clustered")
     parser.add_argument("--kinds", default=",".join(KINDS), help="quantizations to compare")
-    parser.add_argument("--json", action="store_true", help="one JSON row per quantization")
+    parser.add_argument(
+        "--oversampling",
+        default="2",
+        type=lambda text: [float(factor) for factor in text.split(",")],
+        help="quantized candidates per hit rescored on the originals, each searched (default 2)",
+    )
+    parser.add_argument("--keep", type=Path, help="build the collections here and keep them (reused)")
+    parser.add_argument("--json", action="store_true", help="one JSON row per quantization and oversampling")
     parser.add_argument("--child", choices=("build", "serve"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--quantization", default="none", help=argparse.SUPPRESS)
@@ -164,29 +190,45 @@ def main() -> None:
     truth = exact_neighbours(arguments)
     rows = []
     with tempfile.TemporaryDirectory(prefix="chunkwise-quantization-") as scratch:
+        root = arguments.keep or Path(scratch)
         for quantization in arguments.kinds.split(","):
-            folder = Path(scratch) / quantization
-            row: dict[str, Any] = {"quantization": quantization, "points": arguments.points}
-            row |= child("build", folder, quantization, arguments)
-            served = child("serve", folder, quantization, arguments)
-            found = served.pop("found")
-            hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
-            row |= served | {"recall_at_10": round(hits / truth.size, 4), "vectors": arguments.vectors}
-            rows.append(row)
-            print(json.dumps(row) if arguments.json else row, flush=True)
+            built = _built(root / quantization, quantization, arguments)
+            served = child("serve", root / quantization, quantization, arguments)
+            for search in served["searched"]:
+                found = search.pop("found")
+                hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+                row = {"quantization": quantization, "points": arguments.points, **search}
+                row |= {"recall_at_10": round(hits / truth.size, 4)} | served["memory"] | built
+                rows.append(row | {"vectors": arguments.vectors})
+                print(json.dumps(rows[-1]) if arguments.json else rows[-1], flush=True)
     if not arguments.json:
-        columns = (
-            "quantization | points | recall@10 | p50 ms | p95 ms | RSS MB | anon MB | folder MB | build s"
-        )
-        print(f"\n| {columns} |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for row in rows:
-            print(
-                f"| {row['quantization']} | {row['points']:,} | {row['recall_at_10']:.3f} | "
-                f"{row['query_p50_ms']} | {row['query_p95_ms']} | {row['serve_rss_mb']} | "
-                f"{row['serve_anon_mb']} | "
-                f"{row['folder_mb']} | {row['build_s']} |"
-            )
+        print_table(rows)
+
+
+def _built(folder: Path, quantization: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    """The build figures of ``folder``: kept from an earlier run with ``--keep``, or built now."""
+    record = folder.with_name(f"{quantization}.build.json")
+    if arguments.keep is not None and folder.is_dir() and record.is_file():
+        return json.loads(record.read_text())
+    built = child("build", folder, quantization, arguments)
+    if arguments.keep is not None:
+        record.write_text(json.dumps(built))
+    return built
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = (
+        "quantization | oversampling | points | recall@10 | p50 ms | p95 ms | base RSS MB | peak RSS MB"
+        " | anon MB | file MB | folder MB | build s"
+    )
+    print(f"\n| {columns} |")
+    print("|" + "---|" * (columns.count("|") + 1))
+    for row in rows:
+        cells = [row["quantization"], row["oversampling"] or "-", f"{row['points']:,}"]
+        cells += [f"{row['recall_at_10']:.3f}", row["query_p50_ms"], row["query_p95_ms"], row["base_rss_mb"]]
+        cells += [row["serve_peak_mb"], row["serve_anon_mb"], row["serve_file_mb"]]
+        cells += [row["folder_mb"], row["build_s"]]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 if __name__ == "__main__":

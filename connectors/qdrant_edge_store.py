@@ -133,10 +133,13 @@ class EdgeDriver:
         index_after: int | None = 20_000,
         reserve_bytes: int = WRITE_RESERVE_BYTES,
         quantization: Quantization | None = None,
+        oversampling: float = QUANTIZATION_OVERSAMPLING,
     ) -> None:
         if not str(path):
             raise ConfigurationError("the store path is empty")
         check_quantization(quantization)
+        if not oversampling >= 1:
+            raise ConfigurationError(f"oversampling ({oversampling}) must be >= 1")
         if batch_size < 1 or scroll_page < 1:
             raise ConfigurationError(
                 f"batch_size ({batch_size}) and scroll_page ({scroll_page}) must be >= 1"
@@ -148,6 +151,7 @@ class EdgeDriver:
         self.index_after = index_after
         self.reserve_bytes = reserve_bytes
         self.quantization = quantization
+        self.oversampling = oversampling
         self._quantized: dict[str, str | None] = {}  # each collection's quantization, as created
         self._open_folder: _OpenFolder | None = None
         self._abandon: weakref.finalize[Any, Any] | None = None
@@ -457,7 +461,7 @@ class EdgeDriver:
             )
         if not quantized:
             return None
-        rescored = QuantizationSearchParams(rescore=True, oversampling=QUANTIZATION_OVERSAMPLING)
+        rescored = QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
         return search_params(quantization=rescored)
 
     def _load_shard(self, collection: str) -> Any:
@@ -641,8 +645,10 @@ class QdrantEdgeStore(EdgeDriver, QdrantStore):
     vacuumed. ``index_after=None`` leaves that to :meth:`optimize` and the engine's defaults.
     ``quantization`` (``"scalar"``: int8, 4x less memory for vectors; ``"binary"``: 32x) gives the
     collections this store creates a quantized copy of their vectors, kept in memory, that searches
-    scan first; the best candidates (twice ``k``) are then rescored on the original vectors. A
-    collection keeps the quantization it was created with.
+    scan first; the best candidates (``oversampling`` times ``k``, 2 by default) are then rescored
+    on the original vectors. A collection keeps the quantization it was created with; the
+    oversampling is the searching store's (binary collections of small vectors want more: see
+    ``benchmarks/RESULTS.md``, "Quantized collections").
 
     Example::
 

@@ -67,6 +67,7 @@ class ClientDriver:
         scroll_page: int = 4096,
         on_disk: bool = False,
         quantization: Quantization | None = None,
+        oversampling: float | None = None,
         shard_number: int | None = None,
         replication_factor: int | None = None,
         write_consistency_factor: int | None = None,
@@ -79,6 +80,8 @@ class ClientDriver:
                 f"max_request_bytes ({max_request_bytes}) must be >= 1"
             )
         check_quantization(quantization)
+        if oversampling is not None and not oversampling >= 1:
+            raise ConfigurationError(f"oversampling ({oversampling}) must be >= 1")
         self.location = location
         self.api_key = api_key
         self.timeout = timeout
@@ -91,6 +94,7 @@ class ClientDriver:
         self.scroll_page = scroll_page
         self.on_disk = on_disk
         self.quantization = quantization
+        self.oversampling = oversampling
         self.shard_number = shard_number
         self.replication_factor = replication_factor
         self.write_consistency_factor = write_consistency_factor
@@ -208,7 +212,7 @@ class ClientDriver:
         from qdrant_client import models
 
         queries = _queries(plan)
-        params = models.SearchParams(exact=True) if plan.exact else None
+        params = self._search_params(models, plan.exact)
         arguments: dict[str, Any]
         if plan.multivector is not None:  # MaxSim over all, or over the others' candidates
             limit, where = plan.prefetch, plan.filter
@@ -243,6 +247,16 @@ class ClientDriver:
             )
         )
         return list(response.points)
+
+    def _search_params(self, models: Any, exact: bool) -> Any:
+        """Exact search, or on a quantized collection ``oversampling`` times the candidates rescored
+        (``None``: the server's defaults)."""
+        if exact:
+            return models.SearchParams(exact=True)
+        if self.oversampling is None:
+            return None
+        rescored = models.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
+        return models.SearchParams(quantization=rescored)
 
     def _query_groups(self, collection: str, plan: SearchPlan, group_by: str) -> list[Any] | None:
         [(query, using)] = _queries(plan)
@@ -410,7 +424,9 @@ class QdrantServerStore(ClientDriver, QdrantStore):
     ``max_request_bytes`` bytes (the server refuses requests over 32 MB), ``parallel`` at a
     time to a server; transient errors (timeouts, 5xx, 429) are retried with backoff.
     ``on_disk``, ``quantization``, ``shard_number``, ``replication_factor`` and
-    ``write_consistency_factor`` are passed to the collections it creates.
+    ``write_consistency_factor`` are passed to the collections it creates. ``oversampling``: on a
+    quantized collection, how many candidates per hit are rescored on the original vectors
+    (``None``: the server's defaults).
 
     Example::
 

@@ -160,11 +160,20 @@ def open_retriever(
 
 
 def query(
-    text: str, *, store: StoreArgument = None, collection: str | None = None, k: int = 5, **options: Any
+    text: str,
+    *,
+    store: StoreArgument = None,
+    collection: str | None = None,
+    k: int = 5,
+    oversampling: float | None = None,
+    **options: Any,
 ) -> list[Document]:
     """The ``k`` passages that best answer ``text``, as ``chunkwise query`` prints them.
 
     ``options`` are :func:`open_retriever`'s. The store is closed afterwards unless it was given open.
+    ``oversampling``: on a quantized collection, how many candidates per hit are rescored on the
+    original vectors (the store's default: 2 on the embedded store, the server's own on a server);
+    for a store given open, set it when opening it (``open_store(location, oversampling=8)``).
 
     Example::
 
@@ -174,7 +183,11 @@ def query(
     from chunkwise.connectors.retriever import open_retriever as retriever_over
 
     settings = Settings()
-    with _opened(store, settings, existing=True) as vector_store:
+    if oversampling is not None and isinstance(store, Store):
+        raise ConfigurationError(
+            "oversampling is set when a store is opened: open_store(location, oversampling=...)"
+        )
+    with _opened(store, settings, existing=True, oversampling=oversampling) as vector_store:
         retriever = retriever_over(vector_store, collection or settings.collection, k=k, **options)
         return retriever.invoke(text)
 
@@ -533,7 +546,12 @@ def _listed(value: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def _opened(
-    store: StoreArgument, settings: Settings, *, existing: bool = False, quantization: str | None = None
+    store: StoreArgument,
+    settings: Settings,
+    *,
+    existing: bool = False,
+    quantization: str | None = None,
+    oversampling: float | None = None,
 ) -> Iterator[Store]:
     """The store given open (left open), or the one at a location (closed afterwards); ``existing``:
     a location with no store is an error (readers never create one)."""
@@ -541,7 +559,9 @@ def _opened(
         yield store
         return
     location = os.fspath(store) if store is not None else None
-    with build_store(location, settings, existing=existing, quantization=quantization) as opened:
+    with build_store(
+        location, settings, existing=existing, quantization=quantization, oversampling=oversampling
+    ) as opened:
         yield opened
 
 

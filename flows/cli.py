@@ -221,6 +221,14 @@ def query(
             "collection says it was].",
         ),
     ] = None,
+    oversampling: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="On a quantized collection, candidates per hit rescored on the original vectors "
+            "[default: 2 on the embedded store, the server's own on a server].",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the passages that best answer TEXT, embedded with the collection's own model."""
@@ -241,7 +249,7 @@ def query(
         options["mode"] = mode
     if fusion is not None:
         options["fusion"] = fusion
-    documents = api.query(text, store=store, collection=collection, k=k, **options)
+    documents = api.query(text, store=store, collection=collection, k=k, oversampling=oversampling, **options)
     if as_json:
         _print_json([{"text": document.page_content, **document.metadata} for document in documents])
     else:

@@ -214,14 +214,18 @@ def build_store(
     *,
     existing: bool = False,
     quantization: str | None = None,
+    oversampling: float | None = None,
 ) -> Store:
     """The store at ``location`` (or ``CHUNKWISE_STORE``), with ``QDRANT_API_KEY`` for a server.
 
     ``existing``: a folder that holds no store is an error instead of a new, empty store.
     ``quantization``: how the collections it creates quantize their vectors (``scalar``, ``binary``).
+    ``oversampling``: how many quantized candidates per hit its searches rescore.
     """
     settings = settings or Settings()
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     opener = open_existing_store if existing else open_store
-    options = {"quantization": quantization} if quantization else {}
+    options: dict[str, Any] = {"quantization": quantization} if quantization else {}
+    if oversampling is not None:
+        options["oversampling"] = oversampling
     return opener(location or settings.store, api_key=api_key, **options)

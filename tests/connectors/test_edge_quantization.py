@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import chunkwise
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows.cli import app
 from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.fingerprint import Fingerprint
 from chunkwise.pipeline.points import Point
@@ -76,6 +78,20 @@ def test_scalar_quantization_keeps_the_exact_neighbours(tmp_path: Path) -> None:
         assert recall_at_10(store) >= 0.95  # int8 candidates, twice k, rescored
 
 
+def test_oversampling_sets_how_many_binary_candidates_are_rescored(tmp_path: Path) -> None:
+    """Binary codes of 64-d vectors rank coarsely: twice k candidates miss neighbours, and a store
+    that rescores every point (oversampling x k = all 3,000) finds the exact ones."""
+    build(tmp_path / "store", "binary")
+
+    with QdrantEdgeStore(tmp_path / "store") as store:
+        assert store.oversampling == 2.0
+        coarse = recall_at_10(store)
+        store.oversampling = len(VECTORS) / 10
+        assert coarse < recall_at_10(store) == 1.0
+    with pytest.raises(ConfigurationError, match="oversampling"):
+        QdrantEdgeStore(tmp_path / "store", oversampling=0.5)
+
+
 def test_a_collection_keeps_the_quantization_it_was_created_with(tmp_path: Path, caplog) -> None:
     build(tmp_path / "store", None)
 
@@ -107,6 +123,18 @@ def test_ingest_and_copy_take_a_quantization(tmp_path: Path, sample_data: Path) 
             assert opened.quantization_of("docs") == quantization
     first, second = (passages(location, "how does path.join build a path?") for location in (store, copied))
     assert first and first == second  # a handful of chunks: rescoring ranks them exactly in both
+
+    question = "how does path.join build a path?"
+    wide = chunkwise.query(question, store=copied, collection="docs", mode="dense", oversampling=50)
+    assert [document.page_content for document in wide] == first[:5]
+    with QdrantEdgeStore(copied) as opened, pytest.raises(ConfigurationError, match="open_store"):
+        chunkwise.query(question, store=opened, collection="docs", oversampling=50)
+    query = ["query", question, "--store", copied, "--collection", "docs", "--json"]
+    default = CliRunner().invoke(app, query)
+    oversampled = CliRunner().invoke(app, [*query, "--oversampling", "8"])
+    assert default.exit_code == oversampled.exit_code == 0 and default.output == oversampled.output
+    refused = CliRunner().invoke(app, [*query, "--oversampling", "0.5"])
+    assert refused.exit_code == 2 and "--oversampling" in refused.output, refused.output
 
 
 def passages(store: str, query: str) -> list[str]:

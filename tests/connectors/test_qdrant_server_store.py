@@ -115,6 +115,34 @@ def test_an_unstamped_collection_that_holds_points_is_never_taken_over() -> None
 def test_unknown_quantization_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="quantization"):
         QdrantServerStore(":memory:", quantization="int4")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="oversampling"):
+        QdrantServerStore(":memory:", oversampling=0)
+
+
+@pytest.mark.parametrize("oversampling", [None, 6.0])
+def test_searches_ask_the_server_to_rescore_the_oversampled_candidates(
+    monkeypatch: pytest.MonkeyPatch, oversampling: float | None
+) -> None:
+    """``oversampling`` goes to the server with each approximate search (``None``: its defaults);
+    exact searches read the original vectors."""
+    store = QdrantServerStore(":memory:", quantization="binary", oversampling=oversampling)
+    store.ensure_collection("docs", FINGERPRINT)
+    store.write_points("docs", [point(1)])
+    sent: list[Any] = []
+    real = store.client.query_points
+    monkeypatch.setattr(
+        store.client, "query_points", lambda *a, **kw: sent.append(kw.get("search_params")) or real(*a, **kw)
+    )
+
+    assert [hit.id for hit in store.search("docs", point(1).vector, k=3)] == [point(1).id]
+    store.search("docs", point(1).vector, k=3, exact=True)
+
+    approximate, exact = sent
+    if oversampling is None:
+        assert approximate is None
+    else:
+        assert approximate.quantization == models.QuantizationSearchParams(rescore=True, oversampling=6.0)
+    assert exact.exact is True
 
 
 def test_writes_are_cut_by_point_count_and_by_request_size(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import pytest
 from distributed import LocalCluster
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
+from tiny_models import save_tiny_colbert
 
 import chunkwise
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
@@ -74,12 +75,17 @@ def points(store: Path) -> dict:
 
 
 def assert_same_points(built: dict, plain: dict) -> None:
-    """Same ids and payloads (fingerprint, source, offsets, ...), vectors equal to 1e-5."""
+    """Same ids and payloads (fingerprint, source, offsets, ...), term weights equal to 1e-6,
+    vectors (named ones too) to 1e-5."""
     assert built.keys() == plain.keys() and len(plain) > len(TOPICS)
     for point_id, point in built.items():
         assert point.payload == plain[point_id].payload, point_id
-        assert point.sparse == plain[point_id].sparse, point_id
+        assert point.sparse.indices == plain[point_id].sparse.indices, point_id
+        np.testing.assert_allclose(point.sparse.values, plain[point_id].sparse.values, atol=1e-6)
         np.testing.assert_allclose(point.vector, plain[point_id].vector, atol=1e-5, err_msg=point_id)
+        assert point.named.keys() == plain[point_id].named.keys(), point_id
+        for name, vectors in point.named.items():
+            np.testing.assert_allclose(vectors, plain[point_id].named[name], atol=1e-5, err_msg=name)
 
 
 def test_workers_build_the_plain_collection_though_one_is_killed_mid_run(
@@ -130,6 +136,30 @@ def test_dask_joins_a_running_cluster(corpus: Path, plain: dict, cluster: LocalC
     [failure] = second.errors
     assert failure.source.endswith("broken.pdf") and failure.stage == "parse"
     assert_same_points(points(store), plain)
+
+
+def test_workers_write_every_named_vector_and_learned_weights_as_one_process_does(
+    corpus: Path, cluster: LocalCluster, tmp_path: Path, splade_model: str
+):
+    """Late chunking with the chunk-alone vector beside the late one, a ColBERT model's token vectors
+    (late slices of the document pass) and SPLADE weights, embedded on the cluster's workers: the
+    collection equals the one a single process builds."""
+    options = {
+        **OPTIONS,
+        "chunking": "late",
+        "alone_vector": True,
+        "multivector_model": save_tiny_colbert(tmp_path / "colbert"),
+        "sparse_model": splade_model,
+    }
+    alone, on_workers = tmp_path / "alone", tmp_path / "workers"
+    assert chunkwise.ingest(corpus, store=alone, collection="docs", **options).indexed == len(TOPICS)
+    report = chunkwise.ingest(
+        corpus, store=on_workers, collection="docs", dask=cluster.scheduler_address, **options
+    )
+    assert (report.indexed, report.failed) == (len(TOPICS), 0)
+    built = points(on_workers)
+    assert {name for point in built.values() for name in point.named} == {"alone", "multivector"}
+    assert_same_points(built, points(alone))
 
 
 def _closed_port() -> int:
