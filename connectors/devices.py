@@ -174,7 +174,9 @@ class AskedPlacement:
 
     __slots__ = ("_resolved", "backend", "device", "precision")
 
-    def __init__(self, device: str | None = "auto", precision: str | None = "auto", backend: str = "torch"):
+    def __init__(
+        self, device: str | None = "auto", precision: str | None = "auto", backend: str = "torch"
+    ) -> None:
         self.device, self.precision = check_device(device), check_precision(precision)
         self.backend = backend
         self._resolved: Placement | None = None

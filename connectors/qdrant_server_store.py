@@ -251,14 +251,16 @@ class ClientDriver:
     def _search_params(self, models: Any, exact: bool) -> Any:
         """Exact search, or on a quantized collection ``oversampling`` times the candidates rescored
         (``None``: the server's defaults)."""
-        if exact:
-            return models.SearchParams(exact=True)
+        if exact:  # the original vectors, not a quantized copy
+            return models.SearchParams(exact=True, quantization=models.QuantizationSearchParams(ignore=True))
         if self.oversampling is None:
             return None
         rescored = models.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
         return models.SearchParams(quantization=rescored)
 
     def _query_groups(self, collection: str, plan: SearchPlan, group_by: str) -> list[Any] | None:
+        from qdrant_client import models
+
         [(query, using)] = _queries(plan)
         response = self._call(
             lambda: self.client.query_points_groups(
@@ -266,6 +268,7 @@ class ClientDriver:
                 group_by=group_by,
                 query=query,
                 using=using,
+                search_params=self._search_params(models, plan.exact),
                 limit=plan.limit,
                 group_size=1,
                 query_filter=plan.filter,

@@ -76,7 +76,9 @@ class ChunkwiseRetriever(BaseRetriever):
     (``query_prompt`` puts another one), on ``device`` at ``precision``, as are their token vectors
     by the multivector model (see :mod:`connectors.devices`). ``multivector_encoder``, an encoder
     already loaded, and ``multivector_model``, where to load one from, are refused together.
-    Every option but the store and collection can also be
+    ``oversampling``: on a quantized collection, candidates per hit rescored on the original
+    vectors, for a store the retriever opens from its location (an open store keeps its own).
+    Every option but the store, collection and oversampling can also be
     given per call: ``retriever.invoke(query, k=2, filter={...})``.
 
     Example::
@@ -109,6 +111,7 @@ class ChunkwiseRetriever(BaseRetriever):
     query_prompt: str | None = None  # None: the one the collection recorded (else the model's)
     device: str = "auto"  # where queries are embedded: auto, cpu, cuda, cuda:N, mps
     precision: str = "auto"  # auto (fp16 on CUDA), fp32, fp16
+    oversampling: float | None = Field(default=None, ge=1)  # None: the store's default
 
     _fingerprint: Fingerprint = PrivateAttr()
     _owns_store: bool = PrivateAttr(default=False)
@@ -124,7 +127,13 @@ class ChunkwiseRetriever(BaseRetriever):
 
     def _match_collection(self) -> None:
         if isinstance(self.store, str):
-            self.store, self._owns_store = open_existing_store(self.store), True
+            opening = {} if self.oversampling is None else {"oversampling": self.oversampling}
+            self.store, self._owns_store = open_existing_store(self.store, **opening), True
+        elif self.oversampling is not None:
+            raise ConfigurationError(
+                "oversampling is set when a store is opened: give the store's location, or open it "
+                "with open_store(location, oversampling=...)"
+            )
         fingerprint = self.store.fingerprint(self.collection)
         if fingerprint is None:
             raise StoreError(

@@ -144,7 +144,9 @@ def open_retriever(
     ``query_prompt`` (instead of the collection's), ``dimensions`` (checked against the
     collection's), ``sparse_model`` and ``multivector_model`` (folders to load the collection's
     learned sparse and multivector models from), ``device`` and ``precision`` (where queries are
-    embedded, by the multivector model too: auto, cpu, cuda, cuda:N, mps; auto, fp32, fp16) (see
+    embedded, by the multivector model too: auto, cpu, cuda, cuda:N, mps; auto, fp32, fp16),
+    ``oversampling`` (on a quantized collection, candidates per hit rescored on the original
+    vectors; for a store given by location) (see
     :class:`~chunkwise.connectors.retriever.ChunkwiseRetriever`).
 
     Example::
@@ -554,7 +556,8 @@ def _opened(
     oversampling: float | None = None,
 ) -> Iterator[Store]:
     """The store given open (left open), or the one at a location (closed afterwards); ``existing``:
-    a location with no store is an error (readers never create one)."""
+    a location with no store is an error (readers never create one). ``quantization`` and
+    ``oversampling`` go to a store opened here (see :func:`build_store`)."""
     if isinstance(store, Store):
         yield store
         return

@@ -252,10 +252,10 @@ class Evaluation:
         self.k = k
         self.modes = check_modes(modes)
         self.fusions = tuple(dict.fromkeys(fusions))  # none given: each model's default
-        self._sparse_encoders: dict[str | None, SparseEncoder] = {}  # by sparse model (None: BM25)
+        self._sparse_encoders: dict[tuple[str | None, str, str], SparseEncoder] = {}  # see _sparse_key
         self.run_file = run_file
         self.progress = progress
-        self._query_terms: dict[str | None, list[SparseVector]] = {}
+        self._query_terms: dict[tuple[str | None, str, str], list[SparseVector]] = {}
         self._parsed: dict[tuple[str, str], _ParsedOnce] = {}
         self._query_vectors: dict[tuple[Any, ...], np.ndarray] = {}
         self._query_tokens: dict[tuple[Any, ...], list[np.ndarray | None]] = {}
@@ -400,19 +400,19 @@ class Evaluation:
         """BM25 or ``options.sparse_model`` when a mode searches term weights, loaded once per model."""
         if not set(self.modes) & set(SPARSE_MODES):
             return None
-        model = options.sparse_model
-        if model not in self._sparse_encoders:
-            self._sparse_encoders[model] = build_sparse(model, options.device, options.precision)
-        return self._sparse_encoders[model]
+        key = _sparse_key(options)
+        if key not in self._sparse_encoders:
+            self._sparse_encoders[key] = build_sparse(*key)
+        return self._sparse_encoders[key]
 
     def _terms(self, options: IngestOptions) -> list[SparseVector]:
         """The queries' term weights, made by the encoder that weighed the chunks' terms."""
         encoder = self._sparse_encoder(options)
         assert encoder is not None
-        if options.sparse_model not in self._query_terms:
-            terms = [encoder.encode_query(query.text) for query in self.dataset.queries]
-            self._query_terms[options.sparse_model] = terms
-        return self._query_terms[options.sparse_model]
+        key = _sparse_key(options)
+        if key not in self._query_terms:
+            self._query_terms[key] = [encoder.encode_query(query.text) for query in self.dataset.queries]
+        return self._query_terms[key]
 
     def _tokens(self, options: IngestOptions, embedder: Any) -> int:
         """The model tokens of every parsed document's text: the same work for every configuration."""
@@ -520,6 +520,11 @@ def _encoder_key(options: IngestOptions) -> tuple[Any, ...]:
         options.query_prompt,
         options.document_prompt,
     )
+
+
+def _sparse_key(options: IngestOptions) -> tuple[str | None, str, str]:
+    """What makes the term weights: the sparse model (``None``: BM25) and its placement."""
+    return (options.sparse_model, options.device, options.precision)
 
 
 def _multivector_key(options: IngestOptions) -> tuple[Any, ...]:

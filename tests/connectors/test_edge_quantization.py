@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import chunkwise
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
+from chunkwise.flows import components
 from chunkwise.flows.cli import app
 from chunkwise.pipeline.errors import ConfigurationError
 from chunkwise.pipeline.fingerprint import Fingerprint
@@ -124,17 +125,47 @@ def test_ingest_and_copy_take_a_quantization(tmp_path: Path, sample_data: Path) 
     first, second = (passages(location, "how does path.join build a path?") for location in (store, copied))
     assert first and first == second  # a handful of chunks: rescoring ranks them exactly in both
 
-    question = "how does path.join build a path?"
-    wide = chunkwise.query(question, store=copied, collection="docs", mode="dense", oversampling=50)
-    assert [document.page_content for document in wide] == first[:5]
-    with QdrantEdgeStore(copied) as opened, pytest.raises(ConfigurationError, match="open_store"):
-        chunkwise.query(question, store=opened, collection="docs", oversampling=50)
-    query = ["query", question, "--store", copied, "--collection", "docs", "--json"]
-    default = CliRunner().invoke(app, query)
+
+def test_the_oversampling_asked_for_reaches_the_store_each_entry_point_opens(
+    tmp_path: Path, sample_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chunkwise query --oversampling``, ``chunkwise.query(oversampling=)`` and a retriever opened
+    by location open their store with it; given an open store, they refuse it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "faq.md").write_text((sample_data / "nodejs-path.md").read_text()[:3000])
+    store, question = str(tmp_path / "store"), "how does path.join build a path?"
+    chunkwise.ingest(corpus, store=store, collection="docs", quantization="binary")
+    opened_with: list[float | None] = []
+    real = components.open_existing_store
+
+    def spied(*arguments, **options):
+        opened = real(*arguments, **options)
+        opened_with.append(opened.oversampling)
+        return opened
+
+    monkeypatch.setattr(components, "open_existing_store", spied)
+    hits = chunkwise.query(question, store=store, collection="docs", oversampling=50)
+    query = ["query", question, "--store", store, "--collection", "docs", "--json"]
     oversampled = CliRunner().invoke(app, [*query, "--oversampling", "8"])
-    assert default.exit_code == oversampled.exit_code == 0 and default.output == oversampled.output
+    default = CliRunner().invoke(app, query)
+    assert hits and oversampled.exit_code == default.exit_code == 0, oversampled.output
+    assert opened_with == [50, 8, 2.0]  # the embedded store's default: 2
+    retriever = chunkwise.open_retriever(store, "docs", oversampling=12)
+    try:
+        assert retriever.store.oversampling == 12 and retriever.invoke(question)
+    finally:
+        retriever.close()
+
     refused = CliRunner().invoke(app, [*query, "--oversampling", "0.5"])
     assert refused.exit_code == 2 and "--oversampling" in refused.output, refused.output
+    with QdrantEdgeStore(store) as opened:
+        for open_store_given in (
+            lambda: chunkwise.query(question, store=opened, collection="docs", oversampling=50),
+            lambda: chunkwise.open_retriever(opened, "docs", oversampling=50),
+        ):
+            with pytest.raises(ConfigurationError, match="open_store"):
+                open_store_given()
 
 
 def passages(store: str, query: str) -> list[str]:

@@ -129,20 +129,25 @@ def test_searches_ask_the_server_to_rescore_the_oversampled_candidates(
     store.ensure_collection("docs", FINGERPRINT)
     store.write_points("docs", [point(1)])
     sent: list[Any] = []
-    real = store.client.query_points
-    monkeypatch.setattr(
-        store.client, "query_points", lambda *a, **kw: sent.append(kw.get("search_params")) or real(*a, **kw)
-    )
+    for method in ("query_points", "query_points_groups"):
+        real = getattr(store.client, method)
+        monkeypatch.setattr(
+            store.client,
+            method,
+            lambda *a, real=real, **kw: sent.append(kw.get("search_params")) or real(*a, **kw),
+        )
 
     assert [hit.id for hit in store.search("docs", point(1).vector, k=3)] == [point(1).id]
+    assert [hit.id for hit in store.search_documents("docs", point(1).vector, k=3)] == [point(1).id]
     store.search("docs", point(1).vector, k=3, exact=True)
 
-    approximate, exact = sent
+    approximate, by_document, exact = sent
+    assert approximate == by_document
     if oversampling is None:
         assert approximate is None
     else:
         assert approximate.quantization == models.QuantizationSearchParams(rescore=True, oversampling=6.0)
-    assert exact.exact is True
+    assert exact.exact is True and exact.quantization.ignore is True  # the original vectors
 
 
 def test_writes_are_cut_by_point_count_and_by_request_size(monkeypatch: pytest.MonkeyPatch) -> None:
