@@ -104,7 +104,8 @@ def serve(folder: Path, arguments: argparse.Namespace) -> dict[str, Any]:
             store.search("bench", query, k=10)
         factors = arguments.oversampling if store.quantization_of("bench") else [None]
         for factor in factors:
-            store.oversampling = factor or store.oversampling
+            if factor is not None:  # None: a collection without quantization, searched once
+                store.oversampling = factor
             found: list[list[int]] = []
             timings = []
             for number, query in enumerate(queries):

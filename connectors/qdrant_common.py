@@ -33,6 +33,18 @@ QUANTIZATION_OVERSAMPLING = 2.0  # candidates scored on quantized vectors per hi
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
+OVERSAMPLING_OF_AN_OPEN_STORE = (
+    "oversampling is set when a store is opened: give the store's location, or open it with "
+    "open_store(location, oversampling=...)"
+)
+
+
+def check_oversampling(oversampling: float | None) -> None:
+    """Refuse an oversampling below 1 (fewer candidates than hits); ``None`` is the store's default."""
+    if oversampling is not None and not oversampling >= 1:
+        raise ConfigurationError(f"oversampling ({oversampling}) must be >= 1")
+
+
 def check_quantization(quantization: str | None) -> None:
     """Refuse a quantization other than ``scalar`` (int8, 4x smaller), ``binary`` (32x) or ``None``."""
     if quantization is not None and quantization not in QUANTIZATIONS:

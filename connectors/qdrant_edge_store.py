@@ -27,6 +27,7 @@ from chunkwise.connectors.qdrant_common import (
     SPARSE,
     Quantization,
     check_collection_name,
+    check_oversampling,
     check_quantization,
     fusion_weights,
     point_from_record,
@@ -138,8 +139,7 @@ class EdgeDriver:
         if not str(path):
             raise ConfigurationError("the store path is empty")
         check_quantization(quantization)
-        if not oversampling >= 1:
-            raise ConfigurationError(f"oversampling ({oversampling}) must be >= 1")
+        check_oversampling(oversampling)
         if batch_size < 1 or scroll_page < 1:
             raise ConfigurationError(
                 f"batch_size ({batch_size}) and scroll_page ({scroll_page}) must be >= 1"

@@ -19,6 +19,7 @@ from chunkwise.connectors.qdrant_common import (
     Quantization,
     batches,
     check_collection_name,
+    check_oversampling,
     check_quantization,
     check_stored_fingerprint,
     fusion_weights,
@@ -80,8 +81,7 @@ class ClientDriver:
                 f"max_request_bytes ({max_request_bytes}) must be >= 1"
             )
         check_quantization(quantization)
-        if oversampling is not None and not oversampling >= 1:
-            raise ConfigurationError(f"oversampling ({oversampling}) must be >= 1")
+        check_oversampling(oversampling)
         self.location = location
         self.api_key = api_key
         self.timeout = timeout

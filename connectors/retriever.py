@@ -23,6 +23,7 @@ from chunkwise.connectors.learned_sparse_encoder import sparse_encoder_from_conf
 from chunkwise.connectors.model_defaults import defaults_for
 from chunkwise.connectors.model_traits import encoder_options
 from chunkwise.connectors.multivector_encoder import MULTIVECTOR_NAME, MultivectorEncoder, shared_multivector
+from chunkwise.connectors.qdrant_common import OVERSAMPLING_OF_AN_OPEN_STORE
 from chunkwise.connectors.sentence_transformer_encoder import SentenceTransformerEncoder
 from chunkwise.connectors.stores import Store, open_existing_store
 from chunkwise.pipeline.errors import ConfigurationError, FingerprintMismatchError, StoreError
@@ -130,10 +131,7 @@ class ChunkwiseRetriever(BaseRetriever):
             opening = {} if self.oversampling is None else {"oversampling": self.oversampling}
             self.store, self._owns_store = open_existing_store(self.store, **opening), True
         elif self.oversampling is not None:
-            raise ConfigurationError(
-                "oversampling is set when a store is opened: give the store's location, or open it "
-                "with open_store(location, oversampling=...)"
-            )
+            raise ConfigurationError(OVERSAMPLING_OF_AN_OPEN_STORE)
         fingerprint = self.store.fingerprint(self.collection)
         if fingerprint is None:
             raise StoreError(

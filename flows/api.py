@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chunkwise.connectors.qdrant_common import OVERSAMPLING_OF_AN_OPEN_STORE
 from chunkwise.connectors.qdrant_edge_store import QdrantEdgeStore
 from chunkwise.connectors.sources import location_kind
 from chunkwise.connectors.stores import Store
@@ -185,10 +186,6 @@ def query(
     from chunkwise.connectors.retriever import open_retriever as retriever_over
 
     settings = Settings()
-    if oversampling is not None and isinstance(store, Store):
-        raise ConfigurationError(
-            "oversampling is set when a store is opened: open_store(location, oversampling=...)"
-        )
     with _opened(store, settings, existing=True, oversampling=oversampling) as vector_store:
         retriever = retriever_over(vector_store, collection or settings.collection, k=k, **options)
         return retriever.invoke(text)
@@ -557,8 +554,11 @@ def _opened(
 ) -> Iterator[Store]:
     """The store given open (left open), or the one at a location (closed afterwards); ``existing``:
     a location with no store is an error (readers never create one). ``quantization`` and
-    ``oversampling`` go to a store opened here (see :func:`build_store`)."""
+    ``oversampling`` go to a store opened here (see :func:`build_store`); an open store keeps its
+    own oversampling, and one asked for beside it is refused."""
     if isinstance(store, Store):
+        if oversampling is not None:
+            raise ConfigurationError(OVERSAMPLING_OF_AN_OPEN_STORE)
         yield store
         return
     location = os.fspath(store) if store is not None else None
